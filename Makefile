@@ -1,0 +1,43 @@
+# Targets install into .venv on first use; stamp files keep later runs from reinstalling.
+PYTHON ?= python3.11
+VENV = .venv
+BIN = $(VENV)/bin
+TORCH_VERSION ?= 2.13.0
+PYTEST_ARGS ?=
+
+.PHONY: test test-slow demo bench docs clean distclean
+
+test: $(VENV)/.stamp-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-slow: $(VENV)/.stamp-test
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+demo: $(VENV)/.stamp-plot
+	$(BIN)/python -m skae.demo --output demo_output
+
+bench: $(VENV)/.stamp-plot,test
+	$(BIN)/python benchmarks/run_all.py
+
+docs: $(VENV)/.stamp-docs,plot
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
+# The venv, with torch installed first (override TORCH_VERSION, e.g. for a CUDA build).
+$(VENV)/.stamp-torch-$(TORCH_VERSION):
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install torch==$(TORCH_VERSION)
+	touch $@
+
+# skae in editable mode with the extras named in the stamp, e.g. .stamp-plot,test
+$(VENV)/.stamp-%: setup.py pyproject.toml $(VENV)/.stamp-torch-$(TORCH_VERSION)
+	$(BIN)/python -m pip install -e '.[$*]'
+	touch $@
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .hypothesis demo_output docs/_build \
+		docs/auto_examples docs/gen_modules
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,11 @@
+"""skae: autoencoders as first-class scikit-learn estimators, backed by skorch."""
+
+from ._autoencoder import AutoencoderTransformer
+from ._net import TrainingDivergedError
+from ._version import __version__
+
+__all__ = [
+    "AutoencoderTransformer",
+    "TrainingDivergedError",
+    "__version__",
+]

@@ -1,0 +1,187 @@
+"""AutoencoderTransformer: a (deep, sparse, denoising, tied, conv) autoencoder."""
+
+from numbers import Real
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._base import BaseAutoencoder
+from ._docstrings import ATTRIBUTES, params
+from ._net import AutoencoderCriterion
+from .losses import reconstruction_error
+from .modules import Corruption
+
+
+class AutoencoderTransformer(BaseAutoencoder):
+    __doc__ = f"""Autoencoder as a scikit-learn transformer, trained with skorch.
+
+    ``transform`` returns the code of each row, ``inverse_transform`` decodes
+    codes back to data space, and ``score_samples`` is the negative
+    reconstruction error of each row (an anomaly score). It drops into a
+    :class:`~sklearn.pipeline.Pipeline` wherever :class:`~sklearn.decomposition.PCA`
+    does.
+
+    One class covers the classic variants: undercomplete (the default), linear
+    (``hidden_layer_sizes=(), activation='identity'``: spans the PCA
+    subspace), tied weights, sparse (L1 on the codes), denoising (corrupted
+    inputs, clean targets), convolutional (``image_shape``), and stacked
+    (several in a Pipeline).
+
+    Parameters
+    ----------
+    {params("n_components", "hidden_layer_sizes", "activation", "output_activation")}
+    loss : {{'mse', 'bce', 'mae', 'huber'}}, default='mse'
+        Reconstruction loss, averaged over features. ``'bce'`` (binary
+        cross-entropy, on logits) is for data in [0, 1] such as pixel
+        intensities; ``'mae'`` and ``'huber'`` (delta 1) are robust to
+        outliers.
+    tied_weights : bool, default=False
+        Decoder layers use the transposed encoder weights (transposed
+        convolutions share the encoder's kernels): about half the trainable
+        parameters.
+    sparsity : float, default=0.0
+        Weight of an L1 penalty on the codes (mean absolute code): a sparse
+        autoencoder.
+    noise : {{'gaussian', 'masking', 'salt_and_pepper'}} or None, default=None
+        Corrupt the inputs during training (never at inference) and learn
+        to reconstruct the clean rows: a denoising autoencoder. Salt and
+        pepper uses each feature's training minimum and maximum.
+    noise_level : float, default=0.1
+        Standard deviation of gaussian noise (in data units), or the
+        fraction of entries hit by masking or salt-and-pepper noise.
+    {params("batch_norm", "dropout", "image_shape", "conv_channels", "kernel_size",
+            "optimizer", "learning_rate_init", "weight_decay", "max_grad_norm", "batch_size",
+            "max_iter", "early_stopping", "validation_fraction", "n_iter_no_change", "tol",
+            "callbacks", "device", "random_state", "verbose", "warm_start")}
+
+    Attributes
+    ----------
+    {ATTRIBUTES}
+
+    See Also
+    --------
+    VAETransformer : Variational autoencoder with the same interface.
+    sklearn.decomposition.PCA : The linear baseline.
+
+    Notes
+    -----
+    Training slices whole batches out of one float32 tensor (moved to the
+    device once when it fits). Inference runs in eval mode without autograd,
+    in batches; float64 input is computed in float64 and output dtypes
+    follow the input.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skae import AutoencoderTransformer
+    >>> X = load_digits().data / 16
+    >>> ae = AutoencoderTransformer(n_components=8, max_iter=5, random_state=0)
+    >>> Z = ae.fit_transform(X)
+    >>> Z.shape
+    (1797, 8)
+    >>> ae.inverse_transform(Z).shape
+    (1797, 64)
+    >>> ae.get_feature_names_out()[:2]
+    array(['autoencodertransformer0', 'autoencodertransformer1'], dtype=object)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseAutoencoder._parameter_constraints,
+        "loss": [StrOptions({"mse", "bce", "mae", "huber"})],
+        "tied_weights": ["boolean"],
+        "sparsity": [Interval(Real, 0, None, closed="left")],
+        "noise": [StrOptions({"gaussian", "masking", "salt_and_pepper"}), None],
+        "noise_level": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        hidden_layer_sizes=(128, 64),
+        activation="relu",
+        output_activation="auto",
+        loss="mse",
+        tied_weights=False,
+        sparsity=0.0,
+        noise=None,
+        noise_level=0.1,
+        batch_norm=False,
+        dropout=0.0,
+        image_shape=None,
+        conv_channels=(32, 64),
+        kernel_size=3,
+        optimizer="adam",
+        learning_rate_init=3e-3,
+        weight_decay=0.0,
+        max_grad_norm=None,
+        batch_size=64,
+        max_iter=200,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        callbacks=None,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.n_components = n_components
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.output_activation = output_activation
+        self.loss = loss
+        self.tied_weights = tied_weights
+        self.sparsity = sparsity
+        self.noise = noise
+        self.noise_level = noise_level
+        self.batch_norm = batch_norm
+        self.dropout = dropout
+        self.image_shape = image_shape
+        self.conv_channels = conv_channels
+        self.kernel_size = kernel_size
+        self.optimizer = optimizer
+        self.learning_rate_init = learning_rate_init
+        self.weight_decay = weight_decay
+        self.max_grad_norm = max_grad_norm
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.callbacks = callbacks
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    def _check_data(self, X):
+        super()._check_data(X)
+        if self.noise in ("masking", "salt_and_pepper") and self.noise_level > 1:
+            raise ValueError(
+                f"noise={self.noise!r} takes a fraction of entries: noise_level must be in "
+                f"[0, 1], got {self.noise_level}."
+            )
+
+    def _module_kwargs(self, X):
+        corruption = None
+        if self.noise is not None:
+            corruption = Corruption(
+                self.noise, self.noise_level,
+                low=torch.from_numpy(X.min(axis=0).astype(np.float32)),
+                high=torch.from_numpy(X.max(axis=0).astype(np.float32)),
+            )
+        return {"tied_weights": self.tied_weights, "corruption": corruption}
+
+    def _criterion(self):
+        return AutoencoderCriterion(loss=self.loss, sparsity=self.sparsity)
+
+    def _extra_callbacks(self):
+        return []
+
+    def _score_fn(self):
+        loss = self.loss
+        return lambda m, xb: -reconstruction_error(m(xb)[0], xb, loss, m.output)

@@ -1,0 +1,399 @@
+"""What every skae estimator shares: validation, training, batched inference."""
+
+import copy
+from contextlib import contextmanager
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from skorch.callbacks import EarlyStopping, GradientNormClipping
+from skorch.utils import noop
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from ._net import AutoencoderNet, BatchIterator, HoldOut, ProgressBar, TensorDataset, TrainingGuard
+from .modules import ACTIVATIONS, build_autoencoder
+
+FLOAT_DTYPES = (np.float64, np.float32)
+
+OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "lbfgs": torch.optim.LBFGS,
+}
+
+# Rows per forward pass at inference: large enough to amortise Python work,
+# small enough that activations of a few batches stay far below the output.
+INFERENCE_BATCH_SIZE = 4096
+
+
+def resolve_device(device):
+    """Turn the ``device`` parameter into a ``torch.device`` or raise."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={str(device)!r} was requested but CUDA is not available "
+            "(torch.cuda.is_available() is False). Use device='cpu' or device='auto'."
+        )
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"device={str(device)!r} was requested but only {torch.cuda.device_count()} "
+            "CUDA device(s) are visible."
+        )
+    return device
+
+
+@contextmanager
+def seeded(seed, device):
+    """Run a block with torch's generators forked and seeded (CPU, and GPU if used)."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices, device_type="cuda"):
+        torch.manual_seed(seed)
+        yield
+
+
+def _check_positive_ints(name, values, allow_empty=True):
+    values = tuple(values)
+    if (not allow_empty and not values) or not all(
+        isinstance(v, Integral) and not isinstance(v, bool) and v > 0 for v in values
+    ):
+        what = "a non-empty" if not allow_empty else "a"
+        raise ValueError(f"{name} must be {what} sequence of positive integers, got {values!r}.")
+    return tuple(int(v) for v in values)
+
+
+class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Base class of skae's estimators. Not for direct use.
+
+    Subclasses define ``__init__`` (their public parameters), ``_criterion``,
+    ``_module_kwargs``, ``_extra_callbacks`` and ``_score_fn``.
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like"],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "output_activation": [StrOptions({"auto", "identity", "sigmoid", "tanh"})],
+        "batch_norm": ["boolean"],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "image_shape": ["array-like", None],
+        "conv_channels": ["array-like"],
+        "kernel_size": [Interval(Integral, 1, None, closed="left")],
+        "optimizer": [StrOptions(set(OPTIMIZERS)), type],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "callbacks": [list, tuple, None],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+    }
+
+    # ------------------------------------------------------------------ fit
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the autoencoder on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (numpy array or DataFrame of numbers). Never modified.
+        y : None
+            Ignored; present for Pipeline compatibility.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._train(X, epochs=self.max_iter, keep=self.warm_start and self._is_fitted())
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Train one more epoch on ``X``, keeping weights and optimizer state.
+
+        The first call initialises the model. Use it to stream data chunk by
+        chunk or to continue a fit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data for this epoch.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The estimator.
+        """
+        self._train(X, epochs=1, keep=self._is_fitted())
+        return self
+
+    def _is_fitted(self):
+        return hasattr(self, "net_")
+
+    def _train(self, X, epochs, keep):
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=not keep)
+        self._check_data(X)
+        device = resolve_device(self.device)
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max)) + (self.n_iter_ if keep else 0)
+        with seeded(seed, device):
+            if not keep:
+                self.net_ = self._build_net(X, device)
+                self.n_components_ = self.n_components
+            self.net_.max_epochs = epochs
+            self.net_.batch_size = len(X) if self._optimizer_name == "lbfgs" \
+                else min(self.batch_size, len(X))
+            try:
+                self.net_.partial_fit(TensorDataset(self._to_device(X, device)))
+            finally:
+                self.net_.module_.eval()
+                history = self.net_.history
+                self.n_iter_ = len(history)
+                self.loss_curve_ = [row["train_loss"] for row in history]
+                self.validation_loss_curve_ = (
+                    [row["valid_loss"] for row in history] if self.early_stopping else None
+                )
+
+    @staticmethod
+    def _to_device(X, device):
+        # One float32 copy of X (the caller's array is never touched), moved
+        # to the device once when it fits there; else batches move one by one.
+        X = torch.from_numpy(np.array(X, dtype=np.float32, order="C"))
+        if device.type != "cpu":
+            try:
+                return X.to(device)
+            except torch.OutOfMemoryError:
+                return X.pin_memory()
+        return X
+
+    @property
+    def _optimizer_name(self):
+        return self.optimizer if isinstance(self.optimizer, str) else None
+
+    def _output_activation(self):
+        if self.output_activation == "auto":
+            return "sigmoid" if self.loss == "bce" else "identity"
+        if self.loss == "bce" and self.output_activation != "sigmoid":
+            raise ValueError(
+                f"loss='bce' models probabilities through a sigmoid output; got "
+                f"output_activation={self.output_activation!r}. Use 'sigmoid' or 'auto'."
+            )
+        return self.output_activation
+
+    def _check_data(self, X):
+        """Checks that need the data or combine parameters."""
+        self._output_activation()
+        _check_positive_ints("hidden_layer_sizes", self.hidden_layer_sizes)
+        if self.loss == "bce" and (X.min() < 0 or X.max() > 1):
+            raise ValueError(
+                f"loss='bce' needs data in [0, 1]; X ranges over [{X.min():g}, {X.max():g}]. "
+                "Scale it (e.g. MinMaxScaler) or use loss='mse'."
+            )
+        if self._optimizer_name == "lbfgs" and self.weight_decay:
+            raise ValueError("optimizer='lbfgs' does not support weight_decay; use 'adamw'.")
+        if self.image_shape is not None:
+            shape = _check_positive_ints("image_shape", self.image_shape)
+            if len(shape) != 3:
+                raise ValueError(f"image_shape must be (channels, height, width), got {shape!r}.")
+            _check_positive_ints("conv_channels", self.conv_channels, allow_empty=False)
+            if np.prod(shape) != X.shape[1]:
+                raise ValueError(
+                    f"image_shape={shape!r} has {int(np.prod(shape))} values per image but X has "
+                    f"{X.shape[1]} features; rows must be flattened (C, H, W) images."
+                )
+
+    def _build_net(self, X, device):
+        output = self._output_activation()
+        image_shape = None if self.image_shape is None else tuple(int(v) for v in self.image_shape)
+        module = build_autoencoder(
+            X.shape[1],
+            self.n_components,
+            hidden_layer_sizes=tuple(int(h) for h in self.hidden_layer_sizes),
+            activation=self.activation,
+            output_activation=output,
+            batch_norm=self.batch_norm,
+            dropout=self.dropout,
+            image_shape=image_shape,
+            conv_channels=tuple(int(c) for c in self.conv_channels),
+            kernel_size=self.kernel_size,
+            **self._module_kwargs(X),
+        )
+        optimizer = OPTIMIZERS[self.optimizer] if self._optimizer_name else self.optimizer
+        opt_kwargs = {"lr": self.learning_rate_init}
+        if self._optimizer_name == "lbfgs":
+            opt_kwargs = {"lr": 1.0, "line_search_fn": "strong_wolfe"}
+        elif self._optimizer_name == "sgd":
+            opt_kwargs.update(momentum=0.9, nesterov=True)
+        if self.weight_decay:
+            opt_kwargs["weight_decay"] = self.weight_decay
+        callbacks = [("training_guard", TrainingGuard()), *self._extra_callbacks()]
+        if self.max_grad_norm is not None:
+            callbacks.append(("gradient_clipping", GradientNormClipping(self.max_grad_norm)))
+        if self.early_stopping or self.tol > 0:
+            callbacks.append(("early_stopping", EarlyStopping(
+                monitor="valid_loss" if self.early_stopping else "train_loss",
+                patience=self.n_iter_no_change,
+                threshold=self.tol,
+                threshold_mode="rel",
+                load_best=self.early_stopping,
+                sink=print if self.verbose else noop,
+            )))
+        if self.verbose == 1:
+            callbacks.append(("progress_bar", ProgressBar()))
+        callbacks += list(self.callbacks or ())
+        net = AutoencoderNet(
+            module=module,
+            criterion=self._criterion(),
+            optimizer=optimizer,
+            **{f"optimizer__{k}": v for k, v in opt_kwargs.items() if k != "lr"},
+            lr=opt_kwargs["lr"],
+            max_epochs=self.max_iter,
+            batch_size=self.batch_size,
+            iterator_train=BatchIterator,
+            iterator_train__shuffle=True,
+            iterator_valid=BatchIterator,
+            train_split=HoldOut(self.validation_fraction) if self.early_stopping else None,
+            callbacks=callbacks,
+            device=device,
+            verbose=int(self.verbose >= 2),
+        )
+        if self.verbose < 2:
+            net.set_params(callbacks__print_log=None)
+        return net.initialize()
+
+    # ------------------------------------------------------------ inference
+
+    def _batched(self, X, fn, width=None):
+        """Apply ``fn(module, batch)`` to ``X`` batch by batch.
+
+        The one inference path: eval mode, no autograd, batches of
+        ``INFERENCE_BATCH_SIZE`` moved to the device one at a time and written
+        into one preallocated output of ``X``'s dtype. Float64 input runs
+        through a float64 copy of the module, so a row's result does not
+        depend on the other rows in its batch.
+        """
+        dtype = X.dtype
+        module = self.net_.module_
+        if dtype == np.float64:
+            module = copy.deepcopy(module).double()
+        device = self.net_.device
+        out = None
+        with torch.inference_mode():
+            for start in range(0, len(X), INFERENCE_BATCH_SIZE):
+                batch = np.ascontiguousarray(X[start:start + INFERENCE_BATCH_SIZE])
+                if not batch.flags.writeable:
+                    batch = batch.copy()
+                result = fn(module, torch.from_numpy(batch).to(device)).cpu().numpy()
+                if out is None:
+                    out = np.empty((len(X), *result.shape[1:]), dtype=dtype)
+                out[start:start + len(result)] = result
+        return out
+
+    def _validate_X(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+
+    def transform(self, X):
+        """Encode ``X`` into the latent space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to encode.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_components)
+            The codes, in ``X``'s float dtype.
+        """
+        X = self._validate_X(X)
+        return self._batched(X, lambda m, xb: m.encode(xb))
+
+    def inverse_transform(self, X):
+        """Decode latent codes back to data space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Latent codes, e.g. the output of :meth:`transform`.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features_in_)
+            Reconstructions, in the codes' float dtype.
+        """
+        check_is_fitted(self)
+        Z = check_array(X, dtype=FLOAT_DTYPES, input_name="X")
+        if Z.shape[1] != self.n_components_:
+            raise ValueError(
+                f"inverse_transform expects codes of width n_components={self.n_components_}, "
+                f"got {Z.shape[1]} columns."
+            )
+        return self._batched(Z, lambda m, zb: m.decode(zb))
+
+    def score_samples(self, X):
+        """Per-sample score: higher means better reconstructed (less anomalous).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+        """
+        X = self._validate_X(X)
+        return self._batched(X, self._score_fn())
+
+    def score(self, X, y=None):
+        """Mean of :meth:`score_samples`; higher is better.
+
+        ``GridSearchCV`` uses it when no ``scoring`` is given.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+        """
+        return float(self.score_samples(X).mean())
+
+    @property
+    def _n_features_out(self):
+        return self.n_components_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

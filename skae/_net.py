@@ -1,0 +1,254 @@
+"""The private skorch side of skae: a net, its data path and its callbacks.
+
+The estimators build an :class:`AutoencoderNet` in ``fit`` and keep it as
+``net_``. It differs from skorch's ``NeuralNet`` only through skorch's
+documented extension points:
+
+- ``get_loss`` learns from ``X`` itself (there is no ``y``);
+- the data path is a :class:`TensorDataset` holding one tensor (on the
+  training device when it fits) and a :class:`BatchIterator` that slices
+  whole batches out of it, instead of skorch's per-row ``Dataset`` and
+  ``DataLoader`` collate, which cost 2-3x on tabular data (skorch#1100);
+- training rules live in callbacks: :class:`TrainingGuard` (divergence,
+  interruption, last good weights), :class:`KLWarmup`,
+  :class:`RecordLossTerms`, :class:`ProgressBar`.
+"""
+
+import math
+import warnings
+
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback
+from torch import nn
+
+from .losses import kl_normal, negative_log_likelihood, reconstruction_error, sparsity_penalty
+
+
+class TrainingDivergedError(FloatingPointError):
+    """Raised when the training loss becomes NaN or infinite.
+
+    The estimator keeps the weights of the last completed epoch, so a caller
+    that catches this error still holds a usable model.
+    """
+
+
+class TensorDataset(torch.utils.data.Dataset):
+    """All training rows as one tensor; rows are their own targets."""
+
+    def __init__(self, X):
+        self.X = X
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, i):
+        return self.X[i], self.X[i]
+
+
+class BatchIterator:
+    """Yield ``(X_batch, None)`` slices of a :class:`TensorDataset`.
+
+    Shuffling draws one permutation per epoch from torch's global generator
+    (seeded by the estimator) and gathers each batch with ``index_select``,
+    as a hand-written training loop does. A last batch of a single row is
+    dropped when shuffling, since batch norm cannot train on it; the row is
+    seen in other epochs.
+    """
+
+    def __init__(self, dataset, batch_size, shuffle=False):
+        self.X = dataset.X
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+
+    def _bounds(self):
+        n, bs = len(self.X), self.batch_size
+        stops = list(range(bs, n, bs)) + [n]
+        starts = [0] + stops[:-1]
+        if self.shuffle and n > 1 and stops[-1] - starts[-1] == 1:
+            starts, stops = starts[:-1], stops[:-1]
+        return zip(starts, stops)
+
+    def __len__(self):
+        return len(list(self._bounds()))
+
+    def __iter__(self):
+        X = self.X
+        if not self.shuffle:
+            for start, stop in self._bounds():
+                yield X[start:stop], None
+            return
+        perm = torch.randperm(len(X), device=X.device)
+        for start, stop in self._bounds():
+            yield X.index_select(0, perm[start:stop]), None
+
+
+class HoldOut:
+    """skorch ``train_split``: a random hold-out of a :class:`TensorDataset`."""
+
+    def __init__(self, fraction):
+        self.fraction = fraction
+
+    def __call__(self, dataset, y=None, groups=None):
+        n = len(dataset)
+        n_valid = math.ceil(self.fraction * n)
+        if n - n_valid < 1:
+            raise ValueError(
+                f"early_stopping needs at least one training row after holding out "
+                f"validation_fraction={self.fraction} of {n} samples."
+            )
+        perm = torch.randperm(n, device=dataset.X.device)
+        X = dataset.X
+        return (TensorDataset(X.index_select(0, perm[n_valid:])),
+                TensorDataset(X.index_select(0, perm[:n_valid])))
+
+
+class AutoencoderCriterion(nn.Module):
+    """Per-sample training loss of a plain autoencoder.
+
+    Reconstruction error (mean over features) plus ``sparsity`` times the
+    mean absolute code.
+    """
+
+    def __init__(self, loss="mse", sparsity=0.0):
+        super().__init__()
+        self.loss = loss
+        self.sparsity = sparsity
+
+    def forward(self, y_pred, X, module):
+        x_pre, z = y_pred
+        per_sample = reconstruction_error(x_pre, X, self.loss, module.output)
+        if self.sparsity:
+            per_sample = per_sample + self.sparsity * sparsity_penalty(z)
+        self.terms = {"reconstruction": per_sample}
+        return per_sample
+
+
+class VAECriterion(nn.Module):
+    """Per-sample negative ELBO: reconstruction NLL plus ``beta`` times KL."""
+
+    def __init__(self, loss="mse", beta=1.0):
+        super().__init__()
+        self.loss = loss
+        self.beta = beta
+
+    def forward(self, y_pred, X, module):
+        x_pre, mu, logvar = y_pred
+        rec = negative_log_likelihood(x_pre, X, self.loss, module.log_scale, module.output)
+        kl = kl_normal(mu, logvar)
+        self.terms = {"reconstruction": rec, "kl": kl}
+        return rec + self.beta * kl
+
+
+class AutoencoderNet(NeuralNet):
+    """skorch ``NeuralNet`` whose loss compares the module's output with X."""
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        return self.criterion_(y_pred, X, self.module_).mean()
+
+
+class TrainingGuard(Callback):
+    """Keep the last good weights; stop on divergence; survive Ctrl-C.
+
+    - After each completed epoch, the module's weights are copied.
+    - A NaN or infinite batch loss restores them and raises
+      :class:`TrainingDivergedError` naming the epoch and learning rate.
+    - skorch ends training quietly on ``KeyboardInterrupt``; when that
+      happens mid-epoch, the half-trained weights are replaced by the last
+      completed epoch's, the unfinished epoch is dropped from the history,
+      and a warning says so.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        self._snapshot(net)
+
+    def _snapshot(self, net):
+        self.good_state_ = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
+
+    def _restore(self, net):
+        net.module_.load_state_dict(self.good_state_)
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        prefix = "train" if training else "valid"
+        value = net.history[-1]["batches"][-1][prefix + "_loss"]
+        if not math.isfinite(value):
+            self._restore(net)
+            del net.history[-1]
+            raise TrainingDivergedError(
+                f"Training diverged: the {prefix} loss became {value} in epoch "
+                f"{len(net.history) + 1}. The weights of the last completed epoch were "
+                f"kept. Lower learning_rate_init (it is {net.lr:g}), scale the data "
+                f"(e.g. StandardScaler), or set gradient clipping."
+            )
+
+    def on_epoch_end(self, net, **kwargs):
+        self._snapshot(net)
+
+    def on_train_end(self, net, **kwargs):
+        if net.history and "train_loss" not in net.history[-1]:
+            self._restore(net)
+            del net.history[-1]
+            warnings.warn(
+                f"Training was interrupted; kept the weights of the last completed "
+                f"epoch ({len(net.history)}).",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        net.module_.eval()
+
+
+class RecordLossTerms(Callback):
+    """Record each loss term's epoch mean (e.g. ``train_kl``) in the history.
+
+    Terms are summed on the device and read once per epoch, so recording
+    adds no host synchronisation per batch.
+    """
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.sums_ = {}
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        prefix = "train" if training else "valid"
+        for name, values in net.criterion_.terms.items():
+            total, count = self.sums_.get((prefix, name), (0.0, 0))
+            self.sums_[prefix, name] = (total + values.detach().sum(), count + len(values))
+
+    def on_epoch_end(self, net, **kwargs):
+        for (prefix, name), (total, count) in self.sums_.items():
+            net.history.record(f"{prefix}_{name}", float(total) / count)
+
+
+class KLWarmup(Callback):
+    """Anneal the VAE's KL weight linearly from 0 to ``beta`` over ``epochs``."""
+
+    def __init__(self, beta, epochs):
+        self.beta = beta
+        self.epochs = epochs
+
+    def on_epoch_begin(self, net, **kwargs):
+        done = len(net.history) - 1  # epochs completed before this one
+        weight = self.beta * min(1.0, done / self.epochs) if self.epochs else self.beta
+        net.criterion_.beta = weight
+        net.history.record("kl_weight", weight)
+
+    def on_train_end(self, net, **kwargs):
+        net.criterion_.beta = self.beta
+
+
+class ProgressBar(Callback):
+    """A tqdm progress bar over epochs showing the latest losses."""
+
+    def on_train_begin(self, net, **kwargs):
+        from tqdm.auto import tqdm
+
+        self.bar_ = tqdm(total=net.max_epochs, unit="epoch", leave=True)
+
+    def on_epoch_end(self, net, **kwargs):
+        row = net.history[-1]
+        self.bar_.set_postfix(
+            {k: f"{row[k]:.4g}" for k in ("train_loss", "valid_loss") if k in row}, refresh=False
+        )
+        self.bar_.update(1)
+
+    def on_train_end(self, net, **kwargs):
+        self.bar_.close()
