@@ -2,10 +2,13 @@
 
 from ._autoencoder import AutoencoderTransformer
 from ._net import TrainingDivergedError
+from ._vae import VAETransformer, interpolate
 from ._version import __version__
 
 __all__ = [
     "AutoencoderTransformer",
     "TrainingDivergedError",
+    "VAETransformer",
+    "interpolate",
     "__version__",
 ]

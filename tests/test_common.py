@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skae import AutoencoderTransformer
+from skae import AutoencoderTransformer, VAETransformer
 
 
 def _fast(est):
@@ -10,7 +10,7 @@ def _fast(est):
     return est.set_params(hidden_layer_sizes=(8,), max_iter=3, batch_size=16)
 
 
-ESTIMATORS = [_fast(AutoencoderTransformer())]
+ESTIMATORS = [_fast(AutoencoderTransformer()), _fast(VAETransformer())]
 
 
 @parametrize_with_checks(ESTIMATORS)
