@@ -4,6 +4,7 @@ from numbers import Real
 
 import numpy as np
 import torch
+from sklearn.decomposition import PCA
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseAutoencoder
@@ -50,6 +51,12 @@ class AutoencoderTransformer(BaseAutoencoder):
     noise_level : float, default=0.1
         Standard deviation of gaussian noise (in data units), or the
         fraction of entries hit by masking or salt-and-pepper noise.
+    init : {{'random', 'pca'}}, default='random'
+        ``'pca'`` starts a linear autoencoder (``hidden_layer_sizes=()``, no
+        ``image_shape``) at the PCA solution, as t-SNE's ``init='pca'`` does:
+        encoder rows are the principal axes, the decoder their transpose,
+        the biases centre and restore the mean. Training then refines it
+        (e.g. for a non-MSE loss or an output activation).
     {params("batch_norm", "dropout", "image_shape", "conv_channels", "kernel_size",
             "optimizer", "learning_rate_init", "weight_decay", "max_grad_norm", "batch_size",
             "max_iter", "early_stopping", "validation_fraction", "n_iter_no_change", "tol",
@@ -93,6 +100,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         "sparsity": [Interval(Real, 0, None, closed="left")],
         "noise": [StrOptions({"gaussian", "masking", "salt_and_pepper"}), None],
         "noise_level": [Interval(Real, 0, None, closed="left")],
+        "init": [StrOptions({"random", "pca"})],
     }
 
     def __init__(
@@ -107,6 +115,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         sparsity=0.0,
         noise=None,
         noise_level=0.1,
+        init="random",
         batch_norm=False,
         dropout=0.0,
         image_shape=None,
@@ -137,6 +146,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         self.sparsity = sparsity
         self.noise = noise
         self.noise_level = noise_level
+        self.init = init
         self.batch_norm = batch_norm
         self.dropout = dropout
         self.image_shape = image_shape
@@ -165,6 +175,32 @@ class AutoencoderTransformer(BaseAutoencoder):
                 f"noise={self.noise!r} takes a fraction of entries: noise_level must be in "
                 f"[0, 1], got {self.noise_level}."
             )
+        if self.init == "pca":
+            if len(self.hidden_layer_sizes) or self.image_shape is not None:
+                raise ValueError(
+                    "init='pca' initialises a linear autoencoder: it needs "
+                    "hidden_layer_sizes=() and image_shape=None."
+                )
+            if self.n_components > min(X.shape):
+                raise ValueError(
+                    f"init='pca' needs n_components <= min(n_samples, n_features) = "
+                    f"{min(X.shape)}, got {self.n_components}."
+                )
+
+    def _init_weights(self, X):
+        if self.init != "pca":
+            return
+        pca = PCA(self.n_components, svd_solver="full").fit(X)
+        axes = torch.as_tensor(pca.components_, dtype=torch.float32)
+        mean = torch.as_tensor(pca.mean_, dtype=torch.float32)
+        module = self.net_.module_
+        encoder, decoder = module.encoder[-1], module.decoder[-1]
+        with torch.no_grad():
+            encoder.weight.copy_(axes)
+            encoder.bias.copy_(-axes @ mean)
+            if not self.tied_weights:
+                decoder.weight.copy_(axes.T)
+            decoder.bias.copy_(mean)
 
     def _module_kwargs(self, X):
         corruption = None

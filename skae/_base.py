@@ -79,7 +79,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     """Base class of skae's estimators. Not for direct use.
 
     Subclasses define ``__init__`` (their public parameters), ``_criterion``,
-    ``_module_kwargs``, ``_extra_callbacks`` and ``_score_fn``.
+    ``_module_kwargs``, ``_extra_callbacks`` and ``_score_fn``, and may
+    override ``_init_weights``.
     """
 
     _parameter_constraints: dict = {
@@ -165,6 +166,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             if not keep:
                 self.net_ = self._build_net(X, device)
                 self.n_components_ = self.n_components
+                self._init_weights(X)
             self.net_.max_epochs = epochs
             self.net_.batch_size = len(X) if self._optimizer_name == "lbfgs" \
                 else min(self.batch_size, len(X))
@@ -178,6 +180,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 self.validation_loss_curve_ = (
                     [row["valid_loss"] for row in history] if self.early_stopping else None
                 )
+
+    def _init_weights(self, X):
+        """Set initial weights from the data; random initialisation by default."""
 
     @staticmethod
     def _to_device(X, device):
