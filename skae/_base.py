@@ -18,7 +18,15 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._net import AutoencoderNet, BatchIterator, HoldOut, ProgressBar, TensorDataset, TrainingGuard
+from ._net import (
+    AutoencoderNet,
+    BatchIterator,
+    DataParallelSync,
+    HoldOut,
+    ProgressBar,
+    TensorDataset,
+    TrainingGuard,
+)
 from .modules import ACTIVATIONS, build_autoencoder
 
 FLOAT_DTYPES = (np.float64, np.float32)
@@ -54,6 +62,25 @@ def resolve_device(device):
             "CUDA device(s) are visible."
         )
     return device
+
+
+def data_parallel_shard():
+    """``(rank, world_size)`` inside an initialised multi-process group, else None."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        return dist.get_rank(), dist.get_world_size()
+    return None
+
+
+def broadcast_seed(seed, device):
+    """Rank 0's seed on every rank, so all ranks shuffle and initialise alike."""
+    import torch.distributed as dist
+
+    backend_device = device if dist.get_backend() == "nccl" else torch.device("cpu")
+    value = torch.tensor([seed], dtype=torch.int64, device=backend_device)
+    dist.broadcast(value, src=0)
+    return int(value)
 
 
 @contextmanager
@@ -162,9 +189,12 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         device = resolve_device(self.device)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max)) + (self.n_iter_ if keep else 0)
+        shard = data_parallel_shard()
+        if shard is not None:
+            seed = broadcast_seed(seed, device)
         with seeded(seed, device):
             if not keep:
-                self.net_ = self._build_net(X, device)
+                self.net_ = self._build_net(X, device, shard)
                 self.n_components_ = self.n_components
                 self._init_weights(X)
             self.net_.max_epochs = epochs
@@ -232,7 +262,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                     f"{X.shape[1]} features; rows must be flattened (C, H, W) images."
                 )
 
-    def _build_net(self, X, device):
+    def _build_net(self, X, device, shard=None):
         output = self._output_activation()
         image_shape = None if self.image_shape is None else tuple(int(v) for v in self.image_shape)
         module = build_autoencoder(
@@ -257,6 +287,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if self.weight_decay:
             opt_kwargs["weight_decay"] = self.weight_decay
         callbacks = [("training_guard", TrainingGuard()), *self._extra_callbacks()]
+        if shard is not None:
+            callbacks.append(("data_parallel", DataParallelSync(world_size=shard[1])))
         if self.max_grad_norm is not None:
             callbacks.append(("gradient_clipping", GradientNormClipping(self.max_grad_norm)))
         if self.early_stopping or self.tol > 0:
@@ -281,6 +313,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             batch_size=self.batch_size,
             iterator_train=BatchIterator,
             iterator_train__shuffle=True,
+            iterator_train__shard=shard,
             iterator_valid=BatchIterator,
             train_split=HoldOut(self.validation_fraction) if self.early_stopping else None,
             callbacks=callbacks,

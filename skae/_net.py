@@ -54,15 +54,26 @@ class BatchIterator:
     as a hand-written training loop does. A last batch of a single row is
     dropped when shuffling, since batch norm cannot train on it; the row is
     seen in other epochs.
+
+    With ``shard=(rank, world_size)`` (data-parallel training), every process
+    draws the same permutation and keeps every ``world_size``-th row of it,
+    cut to the same length on all ranks so they take the same number of
+    steps.
     """
 
-    def __init__(self, dataset, batch_size, shuffle=False):
+    def __init__(self, dataset, batch_size, shuffle=False, shard=None):
         self.X = dataset.X
         self.batch_size = batch_size
         self.shuffle = shuffle
+        self.shard = shard
+
+    def _n_rows(self):
+        if self.shard is None:
+            return len(self.X)
+        return len(self.X) // self.shard[1]
 
     def _bounds(self):
-        n, bs = len(self.X), self.batch_size
+        n, bs = self._n_rows(), self.batch_size
         stops = list(range(bs, n, bs)) + [n]
         starts = [0] + stops[:-1]
         if self.shuffle and n > 1 and stops[-1] - starts[-1] == 1:
@@ -74,13 +85,17 @@ class BatchIterator:
 
     def __iter__(self):
         X = self.X
-        if not self.shuffle:
+        if not self.shuffle and self.shard is None:
             for start, stop in self._bounds():
                 yield X[start:stop], None
             return
-        perm = torch.randperm(len(X), device=X.device)
+        order = torch.randperm(len(X), device=X.device) if self.shuffle else \
+            torch.arange(len(X), device=X.device)
+        if self.shard is not None:
+            rank, world_size = self.shard
+            order = order[rank::world_size][: self._n_rows()]
         for start, stop in self._bounds():
-            yield X.index_select(0, perm[start:stop]), None
+            yield X.index_select(0, order[start:stop]), None
 
 
 class HoldOut:
@@ -233,6 +248,50 @@ class KLWarmup(Callback):
 
     def on_train_end(self, net, **kwargs):
         net.criterion_.beta = self.beta
+
+
+class DataParallelSync(Callback):
+    """Data-parallel training over a ``torch.distributed`` process group.
+
+    Every rank starts from rank 0's weights, gradients are averaged across
+    ranks after each backward pass (before any gradient clipping), and the
+    epoch's training loss is averaged so that early stopping decides the
+    same on every rank. Together with sharded batches
+    (:class:`BatchIterator`), all ranks hold the same model throughout.
+    """
+
+    def __init__(self, world_size):
+        self.world_size = world_size
+
+    def on_train_begin(self, net, **kwargs):
+        import torch.distributed as dist
+
+        with torch.no_grad():
+            for tensor in net.module_.state_dict().values():
+                dist.broadcast(tensor, src=0)
+
+    def on_grad_computed(self, net, named_parameters, **kwargs):
+        import torch.distributed as dist
+
+        grads = [p.grad for _, p in named_parameters if p.grad is not None]
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat /= self.world_size
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset:offset + g.numel()].view_as(g))
+            offset += g.numel()
+
+    def on_epoch_end(self, net, **kwargs):
+        import torch.distributed as dist
+
+        row = net.history[-1]
+        if "train_loss" in row:
+            loss = torch.tensor([row["train_loss"]], dtype=torch.float64, device=net.device)
+            dist.all_reduce(loss)
+            net.history.record("train_loss", float(loss) / self.world_size)
 
 
 class ProgressBar(Callback):
