@@ -135,7 +135,7 @@ class AutoencoderCriterion(nn.Module):
         per_sample = reconstruction_error(x_pre, X, self.loss, module.output)
         if self.sparsity:
             per_sample = per_sample + self.sparsity * sparsity_penalty(z)
-        self.terms = {"reconstruction": per_sample}
+        self.terms = {"reconstruction": per_sample.detach()}
         return per_sample
 
 
@@ -151,7 +151,7 @@ class VAECriterion(nn.Module):
         x_pre, mu, logvar = y_pred
         rec = negative_log_likelihood(x_pre, X, self.loss, module.log_scale, module.output)
         kl = kl_normal(mu, logvar)
-        self.terms = {"reconstruction": rec, "kl": kl}
+        self.terms = {"reconstruction": rec.detach(), "kl": kl.detach()}
         return rec + self.beta * kl
 
 
@@ -188,6 +188,7 @@ class TrainingGuard(Callback):
         value = net.history[-1]["batches"][-1][prefix + "_loss"]
         if not math.isfinite(value):
             self._restore(net)
+            del self.good_state_
             del net.history[-1]
             raise TrainingDivergedError(
                 f"Training diverged: the {prefix} loss became {value} in epoch "
@@ -209,6 +210,9 @@ class TrainingGuard(Callback):
                 RuntimeWarning,
                 stacklevel=2,
             )
+        # Device tensors must not outlive training: they would be pickled
+        # with the estimator and tie it to this device.
+        del self.good_state_
         net.module_.eval()
 
 
@@ -226,11 +230,12 @@ class RecordLossTerms(Callback):
         prefix = "train" if training else "valid"
         for name, values in net.criterion_.terms.items():
             total, count = self.sums_.get((prefix, name), (0.0, 0))
-            self.sums_[prefix, name] = (total + values.detach().sum(), count + len(values))
+            self.sums_[prefix, name] = (total + values.sum(), count + len(values))
 
     def on_epoch_end(self, net, **kwargs):
         for (prefix, name), (total, count) in self.sums_.items():
             net.history.record(f"{prefix}_{name}", float(total) / count)
+        self.sums_ = {}
 
 
 class KLWarmup(Callback):
