@@ -11,7 +11,6 @@ from ._base import BaseAutoencoder
 from ._docstrings import ATTRIBUTES, params
 from ._net import AutoencoderCriterion
 from .losses import reconstruction_error
-from .modules import Corruption
 
 
 class AutoencoderTransformer(BaseAutoencoder):
@@ -203,17 +202,17 @@ class AutoencoderTransformer(BaseAutoencoder):
             decoder.bias.copy_(mean)
 
     def _module_kwargs(self, X):
-        corruption = None
+        kwargs = {"tied_weights": self.tied_weights}
         if self.noise is not None:
-            corruption = Corruption(
-                self.noise, self.noise_level,
-                low=torch.from_numpy(X.min(axis=0).astype(np.float32)),
-                high=torch.from_numpy(X.max(axis=0).astype(np.float32)),
+            kwargs.update(
+                noise=self.noise, noise_level=self.noise_level,
+                noise_low=X.min(axis=0).astype(np.float32),
+                noise_high=X.max(axis=0).astype(np.float32),
             )
-        return {"tied_weights": self.tied_weights, "corruption": corruption}
+        return kwargs
 
     def _criterion(self):
-        return AutoencoderCriterion(loss=self.loss, sparsity=self.sparsity)
+        return AutoencoderCriterion, {"loss": self.loss, "sparsity": self.sparsity}
 
     def _extra_callbacks(self):
         return []

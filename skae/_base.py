@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._net import (
     AutoencoderNet,
+    TrainingDivergedError,
     BatchIterator,
     DataParallelSync,
     HoldOut,
@@ -192,6 +193,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         shard = data_parallel_shard()
         if shard is not None:
             seed = broadcast_seed(seed, device)
+        if not keep:
+            self.__dict__.pop("net_", None)  # a refit that fails leaves no stale model
         with seeded(seed, device):
             if not keep:
                 self.net_ = self._build_net(X, device, shard)
@@ -202,14 +205,29 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 else min(self.batch_size, len(X))
             try:
                 self.net_.partial_fit(TensorDataset(self._to_device(X, device)))
+            except TrainingDivergedError:
+                raise  # the net keeps the last completed epoch's weights
+            except BaseException:
+                if keep:
+                    dict(self.net_.callbacks_)["training_guard"].rollback(self.net_)
+                else:
+                    del self.net_
+                raise
             finally:
-                self.net_.module_.eval()
-                history = self.net_.history
-                self.n_iter_ = len(history)
-                self.loss_curve_ = [row["train_loss"] for row in history]
-                self.validation_loss_curve_ = (
-                    [row["valid_loss"] for row in history] if self.early_stopping else None
-                )
+                if hasattr(self, "net_"):
+                    self.net_.module_.eval()
+                    self._record_history()
+
+    def _record_history(self):
+        rows = [row for row in self.net_.history if "train_loss" in row]
+        self.n_iter_ = len(rows)
+        self.loss_curve_ = [row["train_loss"] for row in rows]
+        self.validation_loss_curve_ = (
+            [row["valid_loss"] for row in rows] if self.early_stopping else None
+        )
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "net_")
 
     def _init_weights(self, X):
         """Set initial weights from the data; random initialisation by default."""
@@ -265,9 +283,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _build_net(self, X, device, shard=None):
         output = self._output_activation()
         image_shape = None if self.image_shape is None else tuple(int(v) for v in self.image_shape)
-        module = build_autoencoder(
-            X.shape[1],
-            self.n_components,
+        module_kwargs = dict(
+            n_features=X.shape[1],
+            n_components=self.n_components,
             hidden_layer_sizes=tuple(int(h) for h in self.hidden_layer_sizes),
             activation=self.activation,
             output_activation=output,
@@ -278,6 +296,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             kernel_size=self.kernel_size,
             **self._module_kwargs(X),
         )
+        criterion, criterion_kwargs = self._criterion()
         optimizer = OPTIMIZERS[self.optimizer] if self._optimizer_name else self.optimizer
         opt_kwargs = {"lr": self.learning_rate_init}
         if self._optimizer_name == "lbfgs":
@@ -286,11 +305,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             opt_kwargs.update(momentum=0.9, nesterov=True)
         if self.weight_decay:
             opt_kwargs["weight_decay"] = self.weight_decay
+        # Order matters: gradients are averaged across ranks before clipping,
+        # and every other callback sees an epoch before early stopping ends it.
         callbacks = [("training_guard", TrainingGuard()), *self._extra_callbacks()]
         if shard is not None:
             callbacks.append(("data_parallel", DataParallelSync(world_size=shard[1])))
         if self.max_grad_norm is not None:
             callbacks.append(("gradient_clipping", GradientNormClipping(self.max_grad_norm)))
+        callbacks += list(self.callbacks or ())
+        if self.verbose == 1:
+            callbacks.append(("progress_bar", ProgressBar()))
         if self.early_stopping or self.tol > 0:
             callbacks.append(("early_stopping", EarlyStopping(
                 monitor="valid_loss" if self.early_stopping else "train_loss",
@@ -300,12 +324,13 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 load_best=self.early_stopping,
                 sink=print if self.verbose else noop,
             )))
-        if self.verbose == 1:
-            callbacks.append(("progress_bar", ProgressBar()))
-        callbacks += list(self.callbacks or ())
+        # Classes and plain values, not instances: the net pickles module_ and
+        # criterion_ through skorch's device mapping, but not its parameters.
         net = AutoencoderNet(
-            module=module,
-            criterion=self._criterion(),
+            module=build_autoencoder,
+            **{f"module__{k}": v for k, v in module_kwargs.items()},
+            criterion=criterion,
+            **{f"criterion__{k}": v for k, v in criterion_kwargs.items()},
             optimizer=optimizer,
             **{f"optimizer__{k}": v for k, v in opt_kwargs.items() if k != "lr"},
             lr=opt_kwargs["lr"],
@@ -337,6 +362,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """
         dtype = X.dtype
         module = self.net_.module_
+        if module.training:  # e.g. left so by a user's own loop on net_.module_
+            module.eval()
         if dtype == np.float64:
             module = copy.deepcopy(module).double()
         device = self.net_.device

@@ -161,6 +161,16 @@ class AutoencoderNet(NeuralNet):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         return self.criterion_(y_pred, X, self.module_).mean()
 
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        # torch's LBFGS keeps its parameter list in a private attribute that
+        # Optimizer.__setstate__ does not restore; without it an unpickled
+        # net cannot take another step.
+        optimizer = self.__dict__.get("optimizer_")
+        if isinstance(optimizer, torch.optim.LBFGS) and not hasattr(optimizer, "_params"):
+            optimizer._params = optimizer.param_groups[0]["params"]
+            optimizer._numel_cache = None
+
 
 class TrainingGuard(Callback):
     """Keep the last good weights; stop on divergence; survive Ctrl-C.
@@ -177,6 +187,8 @@ class TrainingGuard(Callback):
     def on_train_begin(self, net, **kwargs):
         self._snapshot(net)
 
+    # The snapshot lives only while training: device tensors kept afterwards
+    # would be pickled with the estimator and tie it to that device.
     def _snapshot(self, net):
         self.good_state_ = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
 
@@ -187,32 +199,37 @@ class TrainingGuard(Callback):
         prefix = "train" if training else "valid"
         value = net.history[-1]["batches"][-1][prefix + "_loss"]
         if not math.isfinite(value):
-            self._restore(net)
-            del self.good_state_
-            del net.history[-1]
+            self.rollback(net)
             raise TrainingDivergedError(
                 f"Training diverged: the {prefix} loss became {value} in epoch "
                 f"{len(net.history) + 1}. The weights of the last completed epoch were "
                 f"kept. Lower learning_rate_init (it is {net.lr:g}), scale the data "
-                f"(e.g. StandardScaler), or set gradient clipping."
+                f"(e.g. StandardScaler), or clip gradients with max_grad_norm."
             )
 
     def on_epoch_end(self, net, **kwargs):
         self._snapshot(net)
 
-    def on_train_end(self, net, **kwargs):
-        if net.history and "train_loss" not in net.history[-1]:
+    def rollback(self, net):
+        """Restore the last completed epoch's weights and drop a partial epoch.
+
+        Returns whether there was a partial epoch to drop.
+        """
+        partial = bool(net.history) and "train_loss" not in net.history[-1]
+        if partial and hasattr(self, "good_state_"):
             self._restore(net)
             del net.history[-1]
+        self.__dict__.pop("good_state_", None)
+        return partial
+
+    def on_train_end(self, net, **kwargs):
+        if self.rollback(net):
             warnings.warn(
                 f"Training was interrupted; kept the weights of the last completed "
                 f"epoch ({len(net.history)}).",
                 RuntimeWarning,
                 stacklevel=2,
             )
-        # Device tensors must not outlive training: they would be pickled
-        # with the estimator and tie it to this device.
-        del self.good_state_
         net.module_.eval()
 
 

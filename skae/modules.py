@@ -335,7 +335,10 @@ def build_autoencoder(
     batch_norm=False,
     dropout=0.0,
     tied_weights=False,
-    corruption=None,
+    noise=None,
+    noise_level=0.1,
+    noise_low=None,
+    noise_high=None,
     variational=False,
     log_scale=0.0,
     image_shape=None,
@@ -368,8 +371,13 @@ def build_autoencoder(
         Dropout after each dense hidden layer.
     tied_weights : bool, default=False
         Decoder layers reuse the transposed encoder weights (not for VAEs).
-    corruption : Corruption, optional
-        Training-time input corruption (not for VAEs).
+    noise : {'gaussian', 'masking', 'salt_and_pepper'} or None, default=None
+        Training-time input corruption (a :class:`Corruption` layer; not for
+        VAEs).
+    noise_level : float, default=0.1
+        Its standard deviation or fraction of corrupted entries.
+    noise_low, noise_high : array-like of shape (n_features,), optional
+        Per-feature minimum and maximum for salt-and-pepper noise.
     variational : bool, default=False
         Build a :class:`VariationalAutoencoder`.
     log_scale : float, default=0.0
@@ -393,8 +401,15 @@ def build_autoencoder(
       (0): Linear(in_features=6, out_features=2, bias=True)
     )
     """
-    if variational and (tied_weights or corruption is not None):
-        raise ValueError("A variational autoencoder takes no tied weights and no corruption.")
+    if variational and (tied_weights or noise is not None):
+        raise ValueError("A variational autoencoder takes no tied weights and no noise.")
+    corruption = None
+    if noise is not None:
+        corruption = Corruption(
+            noise, noise_level,
+            low=None if noise_low is None else torch.as_tensor(noise_low, dtype=torch.float32),
+            high=None if noise_high is None else torch.as_tensor(noise_high, dtype=torch.float32),
+        )
     hidden = [int(h) for h in hidden_layer_sizes]
     encoder, decoder_tail = [], []
     if image_shape is not None:
