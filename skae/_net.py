@@ -161,6 +161,12 @@ class AutoencoderNet(NeuralNet):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         return self.criterion_(y_pred, X, self.module_).mean()
 
+    def _set_training(self, training=True):
+        # skorch sets the mode before every batch, and Module.train walks every
+        # submodule (7% of a small model's step); skip it when nothing changes.
+        if self.module_.training != training or self.criterion_.training != training:
+            super()._set_training(training)
+
     def __setstate__(self, state):
         super().__setstate__(state)
         # torch's LBFGS keeps its parameter list in a private attribute that
