@@ -319,7 +319,7 @@ def interpolate(estimator, x_a, x_b, n_steps=10, method="linear"):
     ends = np.vstack([np.asarray(x_a).reshape(1, -1), np.asarray(x_b).reshape(1, -1)])
     if hasattr(estimator, "feature_names_in_"):  # fitted on a DataFrame: keep its names
         ends = pd.DataFrame(ends, columns=estimator.feature_names_in_)
-    z_a, z_b = estimator.transform(ends)
+    z_a, z_b = np.asarray(estimator.transform(ends))  # also under set_output("pandas")
     t = np.linspace(0.0, 1.0, n_steps)[:, None]
     if method == "linear":
         Z = (1 - t) * z_a + t * z_b
