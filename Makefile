@@ -16,7 +16,7 @@ test-slow: $(VENV)/.stamp-test
 demo: $(VENV)/.stamp-plot
 	$(BIN)/python -m skae.demo --output demo_output
 
-bench: $(VENV)/.stamp-plot,test
+bench: $(VENV)/.stamp-plot,test,bench
 	$(BIN)/python benchmarks/run_all.py
 
 docs: $(VENV)/.stamp-docs,plot

@@ -10,8 +10,12 @@ HERE = Path(__file__).resolve().parent
 VERSION = runpy.run_path(str(HERE / "skae" / "_version.py"))["__version__"]
 README = HERE / "README.md"
 
-TEST = ["pytest>=7", "pytest-xdist", "hypothesis>=6", "matplotlib>=3.6", "safetensors>=0.4"]
+DASK = ["dask[array]>=2025.1.0", "dask-ml>=2025.1.0"]
+DISTRIBUTED = ["dask[array]>=2025.1.0", "distributed>=2025.1.0"]
+# The test extra includes the optional engines so CI exercises every path.
+TEST = ["pytest>=7", "pytest-xdist", "hypothesis>=6", "matplotlib>=3.6", *DASK, *DISTRIBUTED]
 DOCS = ["sphinx>=7", "numpydoc>=1.6", "sphinx-gallery>=0.15", "matplotlib", "pydata-sphinx-theme"]
+BENCH = ["pyod>=2", "matplotlib>=3.6"]
 
 setup(
     name="skae",
@@ -32,9 +36,12 @@ setup(
     ],
     extras_require={
         "plot": ["matplotlib>=3.6"],
+        "dask": DASK,
+        "distributed": DISTRIBUTED,
         "test": TEST,
         "docs": DOCS,
-        "dev": TEST + DOCS + ["ruff"],
+        "bench": BENCH,
+        "dev": TEST + DOCS + BENCH + ["ruff"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -2,6 +2,7 @@
 
 from ._autoencoder import AutoencoderTransformer
 from ._net import TrainingDivergedError
+from ._persistence import load, save
 from ._vae import VAETransformer, interpolate
 from ._version import __version__
 
@@ -10,5 +11,7 @@ __all__ = [
     "TrainingDivergedError",
     "VAETransformer",
     "interpolate",
+    "load",
+    "save",
     "__version__",
 ]

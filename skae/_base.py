@@ -1,6 +1,7 @@
 """What every skae estimator shares: validation, training, batched inference."""
 
 import copy
+import math
 from contextlib import contextmanager
 from numbers import Integral, Real
 
@@ -185,6 +186,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return hasattr(self, "net_")
 
     def _train(self, X, epochs, keep):
+        if not keep:
+            self.__dict__.pop("net_", None)  # a refit that fails leaves no stale model
         X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=not keep)
         self._check_data(X)
         device = resolve_device(self.device)
@@ -193,13 +196,15 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         shard = data_parallel_shard()
         if shard is not None:
             seed = broadcast_seed(seed, device)
-        if not keep:
-            self.__dict__.pop("net_", None)  # a refit that fails leaves no stale model
         with seeded(seed, device):
             if not keep:
-                self.net_ = self._build_net(X, device, shard)
+                self.net_ = self._build_net(X, device)
                 self.n_components_ = self.n_components
                 self._init_weights(X)
+            # The process group of this call, not of the first: a model trained
+            # data-parallel trains on alone, and the reverse. (A plain attribute:
+            # skorch 1.4's set_params rejects iterator params on an initialised net.)
+            self.net_.iterator_train__shard = shard
             self.net_.max_epochs = epochs
             self.net_.batch_size = len(X) if self._optimizer_name == "lbfgs" \
                 else min(self.batch_size, len(X))
@@ -261,7 +266,22 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _check_data(self, X):
         """Checks that need the data or combine parameters."""
         self._output_activation()
-        _check_positive_ints("hidden_layer_sizes", self.hidden_layer_sizes)
+        hidden = _check_positive_ints("hidden_layer_sizes", self.hidden_layer_sizes)
+        largest = max(abs(float(X.min())), abs(float(X.max())))
+        if largest > np.finfo(np.float32).max:
+            raise ValueError(
+                f"X has values up to {largest:.3g} in magnitude, beyond the float32 range "
+                f"({np.finfo(np.float32).max:.3g}) that training uses. Scale the data "
+                "(e.g. StandardScaler)."
+            )
+        if self.batch_norm and hidden:
+            n_train = len(X) - (math.ceil(self.validation_fraction * len(X))
+                                if self.early_stopping else 0)
+            if n_train < 2 or (self.batch_size == 1 and self._optimizer_name != "lbfgs"):
+                raise ValueError(
+                    f"batch_norm=True needs at least 2 rows per training batch; got "
+                    f"{n_train} training row(s) and batch_size={self.batch_size}."
+                )
         if self.loss == "bce" and (X.min() < 0 or X.max() > 1):
             raise ValueError(
                 f"loss='bce' needs data in [0, 1]; X ranges over [{X.min():g}, {X.max():g}]. "
@@ -280,7 +300,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                     f"{X.shape[1]} features; rows must be flattened (C, H, W) images."
                 )
 
-    def _build_net(self, X, device, shard=None):
+    def _build_net(self, X, device):
         output = self._output_activation()
         image_shape = None if self.image_shape is None else tuple(int(v) for v in self.image_shape)
         module_kwargs = dict(
@@ -307,9 +327,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             opt_kwargs["weight_decay"] = self.weight_decay
         # Order matters: gradients are averaged across ranks before clipping,
         # and every other callback sees an epoch before early stopping ends it.
-        callbacks = [("training_guard", TrainingGuard()), *self._extra_callbacks()]
-        if shard is not None:
-            callbacks.append(("data_parallel", DataParallelSync(world_size=shard[1])))
+        callbacks = [("training_guard", TrainingGuard()), *self._extra_callbacks(),
+                     ("data_parallel", DataParallelSync())]  # a no-op outside a process group
         if self.max_grad_norm is not None:
             callbacks.append(("gradient_clipping", GradientNormClipping(self.max_grad_norm)))
         callbacks += list(self.callbacks or ())
@@ -338,7 +357,6 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             batch_size=self.batch_size,
             iterator_train=BatchIterator,
             iterator_train__shuffle=True,
-            iterator_train__shard=shard,
             iterator_valid=BatchIterator,
             train_split=HoldOut(self.validation_fraction) if self.early_stopping else None,
             callbacks=callbacks,
@@ -432,9 +450,18 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         Returns
         -------
         scores : ndarray of shape (n_samples,)
+            Minus the reconstruction error of each row (autoencoder), or its
+            ELBO in nats (VAE).
         """
         X = self._validate_X(X)
-        return self._batched(X, self._score_fn())
+        scores = self._batched(X, self._score_fn())
+        if not np.isfinite(scores).all():
+            raise ValueError(
+                f"score_samples overflowed for {int((~np.isfinite(scores)).sum())} row(s): "
+                f"their reconstruction error exceeds the {X.dtype} range. Pass float64 data "
+                "or scale it as for fit."
+            )
+        return scores
 
     def score(self, X, y=None):
         """Mean of :meth:`score_samples`; higher is better.
@@ -451,6 +478,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         Returns
         -------
         score : float
+            The mean per-sample score of ``X``.
         """
         return float(self.score_samples(X).mean())
 

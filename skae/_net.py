@@ -14,6 +14,7 @@ documented extension points:
   :class:`RecordLossTerms`, :class:`ProgressBar`.
 """
 
+import copy
 import math
 import warnings
 
@@ -30,6 +31,18 @@ class TrainingDivergedError(FloatingPointError):
 
     The estimator keeps the weights of the last completed epoch, so a caller
     that catches this error still holds a usable model.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skae import AutoencoderTransformer, TrainingDivergedError
+    >>> X = np.random.RandomState(0).rand(50, 4) * 1e20  # squares overflow float32
+    >>> ae = AutoencoderTransformer(max_iter=3, random_state=0)
+    >>> try:
+    ...     ae.fit(X)
+    ... except TrainingDivergedError as exc:
+    ...     print(str(exc)[:26])
+    Training diverged: the tra
     """
 
 
@@ -119,10 +132,10 @@ class HoldOut:
 
 
 class AutoencoderCriterion(nn.Module):
-    """Per-sample training loss of a plain autoencoder.
+    """Batch-mean training loss of a plain autoencoder.
 
-    Reconstruction error (mean over features) plus ``sparsity`` times the
-    mean absolute code.
+    Reconstruction error (mean over entries, one fused op) plus ``sparsity``
+    times the mean absolute code.
     """
 
     def __init__(self, loss="mse", sparsity=0.0):
@@ -132,15 +145,18 @@ class AutoencoderCriterion(nn.Module):
 
     def forward(self, y_pred, X, module):
         x_pre, z = y_pred
-        per_sample = reconstruction_error(x_pre, X, self.loss, module.output)
+        loss = reconstruction_error(x_pre, X, self.loss, module.output, reduction="mean")
         if self.sparsity:
-            per_sample = per_sample + self.sparsity * sparsity_penalty(z)
-        self.terms = {"reconstruction": per_sample.detach()}
-        return per_sample
+            loss = loss + self.sparsity * sparsity_penalty(z).mean()
+        return loss
 
 
 class VAECriterion(nn.Module):
-    """Per-sample negative ELBO: reconstruction NLL plus ``beta`` times KL."""
+    """Batch mean of the negative ELBO: reconstruction NLL plus ``beta`` times KL.
+
+    Keeps the batch's per-sample terms (detached) in ``terms`` for
+    :class:`RecordLossTerms`.
+    """
 
     def __init__(self, loss="mse", beta=1.0):
         super().__init__()
@@ -152,14 +168,14 @@ class VAECriterion(nn.Module):
         rec = negative_log_likelihood(x_pre, X, self.loss, module.log_scale, module.output)
         kl = kl_normal(mu, logvar)
         self.terms = {"reconstruction": rec.detach(), "kl": kl.detach()}
-        return rec + self.beta * kl
+        return (rec + self.beta * kl).mean()
 
 
 class AutoencoderNet(NeuralNet):
     """skorch ``NeuralNet`` whose loss compares the module's output with X."""
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        return self.criterion_(y_pred, X, self.module_).mean()
+        return self.criterion_(y_pred, X, self.module_)
 
     def _set_training(self, training=True):
         # skorch sets the mode before every batch, and Module.train walks every
@@ -181,8 +197,11 @@ class AutoencoderNet(NeuralNet):
 class TrainingGuard(Callback):
     """Keep the last good weights; stop on divergence; survive Ctrl-C.
 
-    - After each completed epoch, the module's weights are copied.
-    - A NaN or infinite batch loss restores them and raises
+    - At the start of each epoch, the module's weights and the optimizer's
+      state are copied (after every callback's ``on_train_begin``, so a
+      checkpoint loaded by skorch's ``LoadInitState`` is what gets copied).
+    - A NaN or infinite batch loss restores both (the optimizer's moments
+      have seen the non-finite gradients) and raises
       :class:`TrainingDivergedError` naming the epoch and learning rate.
     - skorch ends training quietly on ``KeyboardInterrupt``; when that
       happens mid-epoch, the half-trained weights are replaced by the last
@@ -190,31 +209,32 @@ class TrainingGuard(Callback):
       and a warning says so.
     """
 
-    def on_train_begin(self, net, **kwargs):
+    def on_epoch_begin(self, net, **kwargs):
         self._snapshot(net)
 
     # The snapshot lives only while training: device tensors kept afterwards
     # would be pickled with the estimator and tie it to that device.
     def _snapshot(self, net):
         self.good_state_ = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
+        self.good_optimizer_state_ = copy.deepcopy(net.optimizer_.state_dict())
 
     def _restore(self, net):
         net.module_.load_state_dict(self.good_state_)
+        net.optimizer_.load_state_dict(self.good_optimizer_state_)
 
     def on_batch_end(self, net, training=False, **kwargs):
         prefix = "train" if training else "valid"
         value = net.history[-1]["batches"][-1][prefix + "_loss"]
         if not math.isfinite(value):
+            lr = net.optimizer_.param_groups[0]["lr"]  # before the rollback restores it
             self.rollback(net)
+            at = "" if lr == net.lr else f"; it was {lr:g} when training diverged"
             raise TrainingDivergedError(
                 f"Training diverged: the {prefix} loss became {value} in epoch "
                 f"{len(net.history) + 1}. The weights of the last completed epoch were "
-                f"kept. Lower learning_rate_init (it is {net.lr:g}), scale the data "
+                f"kept. Lower learning_rate_init (it is {net.lr:g}{at}), scale the data "
                 f"(e.g. StandardScaler), or clip gradients with max_grad_norm."
             )
-
-    def on_epoch_end(self, net, **kwargs):
-        self._snapshot(net)
 
     def rollback(self, net):
         """Restore the last completed epoch's weights and drop a partial epoch.
@@ -226,6 +246,7 @@ class TrainingGuard(Callback):
             self._restore(net)
             del net.history[-1]
         self.__dict__.pop("good_state_", None)
+        self.__dict__.pop("good_optimizer_state_", None)
         return partial
 
     def on_train_end(self, net, **kwargs):
@@ -286,14 +307,19 @@ class DataParallelSync(Callback):
     epoch's training loss is averaged so that early stopping decides the
     same on every rank. Together with sharded batches
     (:class:`BatchIterator`), all ranks hold the same model throughout.
-    """
 
-    def __init__(self, world_size):
-        self.world_size = world_size
+    The group is looked up when each training call begins: outside a group
+    of more than one process the callback does nothing, so a model trained
+    data-parallel can train on alone, and the reverse.
+    """
 
     def on_train_begin(self, net, **kwargs):
         import torch.distributed as dist
 
+        self.world_size_ = (dist.get_world_size()
+                            if dist.is_available() and dist.is_initialized() else 1)
+        if self.world_size_ == 1:
+            return
         with torch.no_grad():
             for tensor in net.module_.state_dict().values():
                 dist.broadcast(tensor, src=0)
@@ -301,12 +327,14 @@ class DataParallelSync(Callback):
     def on_grad_computed(self, net, named_parameters, **kwargs):
         import torch.distributed as dist
 
+        if self.world_size_ == 1:
+            return
         grads = [p.grad for _, p in named_parameters if p.grad is not None]
         if not grads:
             return
         flat = torch.cat([g.reshape(-1) for g in grads])
         dist.all_reduce(flat)
-        flat /= self.world_size
+        flat /= self.world_size_
         offset = 0
         for g in grads:
             g.copy_(flat[offset:offset + g.numel()].view_as(g))
@@ -315,11 +343,13 @@ class DataParallelSync(Callback):
     def on_epoch_end(self, net, **kwargs):
         import torch.distributed as dist
 
+        if self.world_size_ == 1:
+            return
         row = net.history[-1]
         if "train_loss" in row:
             loss = torch.tensor([row["train_loss"]], dtype=torch.float64, device=net.device)
             dist.all_reduce(loss)
-            net.history.record("train_loss", float(loss) / self.world_size)
+            net.history.record("train_loss", float(loss) / self.world_size_)
 
 
 class ProgressBar(Callback):

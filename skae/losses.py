@@ -30,7 +30,11 @@ _ELEMENTWISE = {
 RECONSTRUCTION_LOSSES = ("mse", "bce", "mae", "huber")
 
 
-def reconstruction_error(x_pre, x, loss="mse", output=None):
+# The same losses reduced to one batch mean by a single fused op (training).
+_FUSED = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}
+
+
+def reconstruction_error(x_pre, x, loss="mse", output=None, reduction="none"):
     """Per-sample reconstruction error, averaged over features.
 
     Parameters
@@ -45,10 +49,14 @@ def reconstruction_error(x_pre, x, loss="mse", output=None):
     output : callable, optional
         The output activation, applied to ``x_pre`` for all losses but
         ``'bce'``. Identity if None.
+    reduction : {'none', 'mean'}, default='none'
+        ``'mean'`` returns the mean over samples too, computed as one fused
+        op (the training loss).
 
     Returns
     -------
-    error : torch.Tensor of shape (n_samples,)
+    error : torch.Tensor of shape (n_samples,), or a scalar for ``'mean'``
+        Mean loss over each row's entries (and over rows for ``'mean'``).
 
     Examples
     --------
@@ -56,16 +64,28 @@ def reconstruction_error(x_pre, x, loss="mse", output=None):
     >>> reconstruction_error(torch.zeros(2, 3), torch.ones(2, 3))
     tensor([1., 1.])
     """
+    if reduction not in ("none", "mean"):
+        raise ValueError(f"reduction must be 'none' or 'mean', got {reduction!r}.")
     if loss == "bce":
-        err = F.binary_cross_entropy_with_logits(x_pre, x, reduction="none")
+        err = F.binary_cross_entropy_with_logits(x_pre, x, reduction=reduction)
     else:
         x_hat = x_pre if output is None else output(x_pre)
-        err = _ELEMENTWISE[loss](x_hat, x)
-    return err.flatten(1).mean(dim=1)
+        err = (_FUSED if reduction == "mean" else _ELEMENTWISE)[loss](x_hat, x)
+    return err if reduction == "mean" else err.flatten(1).mean(dim=1)
 
 
 def sparsity_penalty(z):
     """Mean absolute code value per sample (the L1 penalty of sparse AEs).
+
+    Parameters
+    ----------
+    z : torch.Tensor of shape (n_samples, n_components)
+        Codes.
+
+    Returns
+    -------
+    penalty : torch.Tensor of shape (n_samples,)
+        Mean of ``|z|`` over each row.
 
     Examples
     --------
@@ -78,6 +98,18 @@ def sparsity_penalty(z):
 
 def kl_normal(mu, logvar):
     """KL(N(mu, exp(logvar)) || N(0, I)) per sample, summed over dimensions.
+
+    Parameters
+    ----------
+    mu : torch.Tensor of shape (n_samples, n_components)
+        Posterior means.
+    logvar : torch.Tensor of shape (n_samples, n_components)
+        Posterior log-variances.
+
+    Returns
+    -------
+    kl : torch.Tensor of shape (n_samples,)
+        The divergence of each row's posterior from the prior, in nats.
 
     Examples
     --------
@@ -113,6 +145,7 @@ def negative_log_likelihood(x_pre, x, loss="mse", log_scale=None, output=None):
     Returns
     -------
     nll : torch.Tensor of shape (...)
+        Negative log-likelihood of each row in nats, summed over features.
 
     Examples
     --------

@@ -93,6 +93,18 @@ class Corruption(nn.Module):
         self.register_buffer("high", torch.as_tensor(1.0 if high is None else high))
 
     def forward(self, x):
+        """Return ``x`` corrupted (training mode) or unchanged (eval mode).
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n_samples, n_features)
+            Clean inputs.
+
+        Returns
+        -------
+        x_noisy : torch.Tensor of shape (n_samples, n_features)
+            The corrupted inputs; ``x`` itself in eval mode.
+        """
         if not self.training or self.level == 0:
             return x
         if self.kind == "gaussian":
@@ -143,6 +155,18 @@ class TiedLinear(nn.Module):
         self.bias = nn.Parameter(torch.zeros(source.in_features))
 
     def forward(self, z):
+        """Map ``z`` back through the transposed source weight.
+
+        Parameters
+        ----------
+        z : torch.Tensor of shape (n_samples, source.out_features)
+            Inputs, e.g. codes.
+
+        Returns
+        -------
+        out : torch.Tensor of shape (n_samples, source.in_features)
+            ``z @ source.weight + bias``.
+        """
         return F.linear(z, self.source.weight.t(), self.bias)
 
 
@@ -153,8 +177,16 @@ class TiedConvTranspose2d(nn.Module):
     ----------
     source : torch.nn.Conv2d
         The encoder convolution to mirror.
-    output_padding : int
+    output_padding : int or tuple of int, default=0
         Extra rows and columns on one side, to hit the encoder's input size.
+
+    Examples
+    --------
+    >>> import torch
+    >>> conv = torch.nn.Conv2d(1, 4, 3, stride=2, padding=1)
+    >>> up = TiedConvTranspose2d(conv, output_padding=1)
+    >>> up(conv(torch.zeros(2, 1, 8, 8))).shape
+    torch.Size([2, 1, 8, 8])
     """
 
     def __init__(self, source, output_padding=0):
@@ -164,6 +196,18 @@ class TiedConvTranspose2d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(source.in_channels))
 
     def forward(self, h):
+        """Apply the transposed convolution with the source's kernels.
+
+        Parameters
+        ----------
+        h : torch.Tensor of shape (n_samples, source.out_channels, height, width)
+            Feature maps.
+
+        Returns
+        -------
+        out : torch.Tensor of shape (n_samples, source.in_channels, height', width')
+            Upsampled maps (about twice the size for a stride-2 source).
+        """
         src = self.source
         return F.conv_transpose2d(
             h, src.weight, self.bias, stride=src.stride, padding=src.padding,
@@ -257,14 +301,50 @@ class Autoencoder(nn.Module):
         self.output = OUTPUT_ACTIVATIONS[output_activation]()
 
     def encode(self, x):
-        """Return the codes of ``x`` (never corrupted)."""
+        """Return the codes of ``x`` (never corrupted).
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        z : torch.Tensor of shape (n_samples, n_components)
+            Their codes.
+        """
         return self.encoder(x)
 
     def decode(self, z):
-        """Return reconstructions in data space."""
+        """Return reconstructions in data space.
+
+        Parameters
+        ----------
+        z : torch.Tensor of shape (n_samples, n_components)
+            Codes.
+
+        Returns
+        -------
+        x_hat : torch.Tensor of shape (n_samples, n_features)
+            Decoder outputs with the output activation applied.
+        """
         return self.output(self.decoder(z))
 
     def forward(self, x):
+        """Corrupt (in training mode), encode and decode ``x``.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        x_pre : torch.Tensor of shape (n_samples, n_features)
+            Decoder outputs before the output activation.
+        z : torch.Tensor of shape (n_samples, n_components)
+            Codes.
+        """
         if self.corruption is not None:
             x = self.corruption(x)
         z = self.encoder(x)
@@ -304,19 +384,68 @@ class VariationalAutoencoder(nn.Module):
         self.log_scale = nn.Parameter(torch.tensor(float(log_scale)))
 
     def posterior(self, x):
-        """Return the posterior means and (clamped) log-variances of ``x``."""
+        """Return the posterior means and (clamped) log-variances of ``x``.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        mu : torch.Tensor of shape (n_samples, n_components)
+            Posterior means.
+        logvar : torch.Tensor of shape (n_samples, n_components)
+            Posterior log-variances, clamped to [LOGVAR_MIN, LOGVAR_MAX].
+        """
         mu, logvar = self.encoder(x).chunk(2, dim=-1)
         return mu, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
 
     def encode(self, x):
-        """Return the posterior means of ``x``."""
+        """Return the posterior means of ``x``.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        mu : torch.Tensor of shape (n_samples, n_components)
+            Posterior means.
+        """
         return self.posterior(x)[0]
 
     def decode(self, z):
-        """Return the decoder's mean output in data space."""
+        """Return the decoder's mean output in data space.
+
+        Parameters
+        ----------
+        z : torch.Tensor of shape (n_samples, n_components)
+            Codes.
+
+        Returns
+        -------
+        x_hat : torch.Tensor of shape (n_samples, n_features)
+            Decoder means with the output activation applied.
+        """
         return self.output(self.decoder(z))
 
     def forward(self, x):
+        """Encode, sample a code (training mode) or take the mean, and decode.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        x_pre : torch.Tensor of shape (n_samples, n_features)
+            Decoder outputs before the output activation.
+        mu, logvar : torch.Tensor of shape (n_samples, n_components)
+            Posterior means and log-variances.
+        """
         mu, logvar = self.posterior(x)
         if self.training:  # the reparameterisation trick
             z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
@@ -392,6 +521,7 @@ def build_autoencoder(
     Returns
     -------
     module : Autoencoder or VariationalAutoencoder
+        The untrained model, mapping flat rows to flat rows.
 
     Examples
     --------

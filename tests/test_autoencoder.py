@@ -1,0 +1,1408 @@
+"""Spec for skae.AutoencoderTransformer.
+
+Read top to bottom, this file is the contract of the estimator: its
+parameters (each has an effect), its fitted attributes, its place in
+scikit-learn (Pipeline, GridSearchCV, clone, pickle, set_output), the
+errors it raises for bad input, and what it does when training goes wrong.
+
+Everything runs on small synthetic data and a few epochs; the tests that
+need full training on sklearn's digits are marked ``slow`` (run them with
+``pytest -m slow``).
+"""
+
+import copy
+import io
+import itertools
+import pickle
+import re
+import warnings
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import torch
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.decomposition import PCA
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
+from skorch import NeuralNet
+from skorch.callbacks import Callback, GradientNormClipping
+from torch import nn
+
+import skae
+import skae._base
+from skae import AutoencoderTransformer, TrainingDivergedError
+from skae.modules import Corruption, TiedLinear
+
+N_SAMPLES, N_FEATURES = 60, 6
+
+# Small and quick: 60 rows in batches of 16 are 4 optimizer steps an epoch.
+FAST = {"hidden_layer_sizes": (8,), "max_iter": 3, "batch_size": 16, "random_state": 0}
+# The linear autoencoder: one Linear layer each way.
+LINEAR = {"hidden_layer_sizes": (), "activation": "identity", "output_activation": "identity"}
+
+
+def make_data(n_samples=N_SAMPLES, n_features=N_FEATURES, rank=2, noise=0.05, seed=0):
+    """Rows near a rank-``rank`` subspace, each feature scaled to [0, 1]."""
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n_samples, rank) @ rng.randn(rank, n_features)
+    X += noise * rng.randn(n_samples, n_features)
+    return (X - X.min(axis=0)) / (X.max(axis=0) - X.min(axis=0))
+
+
+def fast(**params):
+    """A small, quick, seeded estimator; ``params`` override ``FAST``."""
+    return AutoencoderTransformer(**{**FAST, **params})
+
+
+def n_params(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def dense_layers(sequential):
+    """The (possibly tied) linear layers of an encoder or decoder, in order."""
+    return [m for m in sequential if isinstance(m, (nn.Linear, TiedLinear))]
+
+
+def layer_shapes(sequential):
+    """(in, out) of each dense layer."""
+    shapes = []
+    for layer in dense_layers(sequential):
+        if isinstance(layer, TiedLinear):
+            shapes.append((layer.source.out_features, layer.source.in_features))
+        else:
+            shapes.append((layer.in_features, layer.out_features))
+    return shapes
+
+
+def count(module, kind):
+    return sum(isinstance(m, kind) for m in module.modules())
+
+
+def weights(est):
+    """A detached copy of the fitted module's state."""
+    return {k: v.detach().clone() for k, v in est.net_.module_.state_dict().items()}
+
+
+def states_equal(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+class EpochCounter(Callback):
+    """A user callback: counts the epochs it sees."""
+
+    def initialize(self):
+        self.epochs_ = 0
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epochs_ += 1
+
+
+class RecordInitialWeights(Callback):
+    """Keeps a copy of the module's weights from before the first step."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.initial_ = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread(request):
+    """Tiny models run fastest on one thread, and a busy machine cannot stall them.
+
+    The slow quality tests keep torch's default.
+    """
+    if request.node.get_closest_marker("slow"):
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def X():
+    X = make_data()
+    X.setflags(write=False)  # no test may modify the shared data
+    return X
+
+
+@pytest.fixture(scope="module")
+def fitted(X):
+    """A small fitted model shared by the tests that only read it."""
+    return fast().fit(X)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    data = load_digits()
+    return data.data[:400] / 16.0, data.target[:400]
+
+
+# --------------------------------------------------------------------------
+# Construction and parameters
+# --------------------------------------------------------------------------
+
+DEFAULTS = {
+    "n_components": 2,
+    "hidden_layer_sizes": (128, 64),
+    "activation": "relu",
+    "output_activation": "auto",
+    "loss": "mse",
+    "tied_weights": False,
+    "sparsity": 0.0,
+    "noise": None,
+    "noise_level": 0.1,
+    "init": "random",
+    "batch_norm": False,
+    "dropout": 0.0,
+    "image_shape": None,
+    "conv_channels": (32, 64),
+    "kernel_size": 3,
+    "optimizer": "adam",
+    "learning_rate_init": 3e-3,
+    "weight_decay": 0.0,
+    "max_grad_norm": None,
+    "batch_size": 64,
+    "max_iter": 200,
+    "early_stopping": False,
+    "validation_fraction": 0.1,
+    "n_iter_no_change": 10,
+    "tol": 1e-4,
+    "callbacks": None,
+    "device": "cpu",
+    "random_state": None,
+    "verbose": 0,
+    "warm_start": False,
+}
+
+
+def test_default_parameters():
+    assert AutoencoderTransformer().get_params() == DEFAULTS
+
+
+def test_only_n_components_is_positional():
+    assert AutoencoderTransformer(5).n_components == 5
+    with pytest.raises(TypeError):
+        AutoencoderTransformer(5, (8,))
+
+
+def test_init_stores_parameters_verbatim():
+    # No validation or conversion in __init__: objects are stored as given.
+    params = {
+        "n_components": 7,
+        "hidden_layer_sizes": [16, 4],
+        "activation": "tanh",
+        "callbacks": [EpochCounter()],
+        "random_state": np.random.RandomState(3),
+        "device": torch.device("cpu"),
+        "optimizer": torch.optim.RMSprop,
+        "conv_channels": [4],
+        "noise": "masking",
+        "noise_level": 0.3,
+    }
+    est = AutoencoderTransformer(**params)
+    got = est.get_params()
+    for name, value in params.items():
+        assert got[name] is value, name
+    # Even invalid values are stored; they are rejected by fit.
+    assert AutoencoderTransformer(n_components=-3).n_components == -3
+
+
+def test_get_params_set_params_clone_round_trip():
+    est = AutoencoderTransformer()
+    assert est.set_params(n_components=4, hidden_layer_sizes=(8,), loss="mae") is est
+    params = est.get_params()
+    assert params["n_components"] == 4
+    assert params["hidden_layer_sizes"] == (8,)
+    assert params["loss"] == "mae"
+
+    twin = clone(est)
+    assert twin is not est
+    assert twin.get_params() == params
+    assert AutoencoderTransformer(**params).get_params() == params
+
+
+def test_clone_of_fitted_estimator_is_unfitted(fitted, X):
+    twin = clone(fitted)
+    assert not hasattr(twin, "net_")
+    with pytest.raises(NotFittedError):
+        twin.transform(X)
+
+
+# --------------------------------------------------------------------------
+# Each parameter has an effect
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_n_components_sets_output_width_and_feature_names(X, k):
+    est = fast(n_components=k).fit(X)
+    Z = est.transform(X)
+    assert Z.shape == (len(X), k)
+    assert est.n_components_ == k
+    assert layer_shapes(est.net_.module_.encoder)[-1][1] == k
+    assert_array_equal(
+        est.get_feature_names_out(), [f"autoencodertransformer{i}" for i in range(k)]
+    )
+    assert est.inverse_transform(Z).shape == X.shape
+
+
+@pytest.mark.parametrize(
+    "hidden", [(), (8,), (8, 4), [5, 3, 7]], ids=["none", "one", "two", "three-list"]
+)
+def test_hidden_layer_sizes_sets_layers(X, hidden):
+    est = fast(hidden_layer_sizes=hidden, n_components=2).fit(X)
+    module = est.net_.module_
+    sizes = [N_FEATURES, *hidden, 2]
+    expected_encoder = list(itertools.pairwise(sizes))
+    assert layer_shapes(module.encoder) == expected_encoder
+    # The decoder mirrors the encoder.
+    assert layer_shapes(module.decoder) == [(b, a) for a, b in expected_encoder[::-1]]
+
+
+ACTIVATION_CLASSES = {
+    "identity": nn.Identity,
+    "logistic": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "leaky_relu": nn.LeakyReLU,
+}
+
+
+@pytest.mark.parametrize("activation", list(ACTIVATION_CLASSES))
+def test_activation_builds_and_trains(X, activation):
+    est = fast(activation=activation, hidden_layer_sizes=(8, 4), max_iter=5, tol=0).fit(X)
+    module = est.net_.module_
+    kind = ACTIVATION_CLASSES[activation]
+    # One activation after each hidden layer, in the encoder and the decoder.
+    assert sum(type(m) is kind for m in module.encoder) == 2
+    assert sum(type(m) is kind for m in module.decoder) == 2
+    assert est.loss_curve_[-1] < est.loss_curve_[0]
+    assert np.isfinite(est.transform(X)).all()
+
+
+@pytest.mark.parametrize(
+    "output_activation, loss, kind",
+    [
+        ("auto", "mse", nn.Identity),
+        ("auto", "bce", nn.Sigmoid),
+        ("identity", "mse", nn.Identity),
+        ("sigmoid", "mse", nn.Sigmoid),
+        ("sigmoid", "bce", nn.Sigmoid),
+        ("tanh", "mse", nn.Tanh),
+    ],
+)
+def test_output_activation_is_applied_by_decoder(X, output_activation, loss, kind):
+    est = fast(output_activation=output_activation, loss=loss).fit(X)
+    assert type(est.net_.module_.output) is kind
+    # Codes far outside the training range show the output's range.
+    Z = 50 * np.random.RandomState(0).randn(20, est.n_components_)
+    X_hat = est.inverse_transform(Z)
+    if kind is nn.Sigmoid:
+        assert X_hat.min() >= 0 and X_hat.max() <= 1
+    elif kind is nn.Tanh:
+        assert X_hat.min() >= -1 and X_hat.max() <= 1
+
+
+def test_sigmoid_output_reconstructions_lie_in_open_unit_interval(X):
+    est = fast(output_activation="sigmoid").fit(X)
+    X_hat = est.inverse_transform(est.transform(X))
+    assert X_hat.min() > 0 and X_hat.max() < 1
+
+
+def test_identity_output_is_unbounded(X):
+    est = fast(output_activation="identity").fit(X)
+    Z = 1e3 * np.random.RandomState(0).randn(20, est.n_components_)
+    assert np.abs(est.inverse_transform(Z)).max() > 1
+
+
+@pytest.mark.parametrize("hidden", [(8,), (8, 4)])
+def test_batch_norm_adds_batchnorm_after_each_hidden_layer(X, hidden):
+    est = fast(batch_norm=True, hidden_layer_sizes=hidden).fit(X)
+    module = est.net_.module_
+    assert count(module.encoder, nn.BatchNorm1d) == len(hidden)
+    assert count(module.decoder, nn.BatchNorm1d) == len(hidden)
+    assert count(fast(hidden_layer_sizes=hidden).fit(X).net_.module_, nn.BatchNorm1d) == 0
+    # Inference uses the running statistics: a row's code does not depend on its batch.
+    assert_allclose(est.transform(X[:5]), est.transform(X)[:5], rtol=1e-12)
+
+
+@pytest.mark.parametrize("dropout", [0.2, 0.5])
+def test_dropout_adds_dropout_and_transform_is_deterministic(X, dropout):
+    est = fast(dropout=dropout, hidden_layer_sizes=(8, 4)).fit(X)
+    module = est.net_.module_
+    drops = [m for m in module.modules() if isinstance(m, nn.Dropout)]
+    assert len(drops) == 4
+    assert all(m.p == dropout for m in drops)
+    assert not module.training  # left in eval mode after fit
+    assert_array_equal(est.transform(X), est.transform(X))
+    assert_array_equal(est.score_samples(X), est.score_samples(X))
+    assert count(fast(hidden_layer_sizes=(8, 4)).fit(X).net_.module_, nn.Dropout) == 0
+
+
+def _reference_loss(loss, X, X_hat):
+    r = X_hat - X
+    if loss == "mse":
+        return (r**2).mean(axis=1)
+    if loss == "mae":
+        return np.abs(r).mean(axis=1)
+    if loss == "huber":  # delta = 1
+        return np.where(np.abs(r) <= 1, 0.5 * r**2, np.abs(r) - 0.5).mean(axis=1)
+    if loss == "bce":
+        return -(X * np.log(X_hat) + (1 - X) * np.log1p(-X_hat)).mean(axis=1)
+    raise AssertionError(loss)
+
+
+@pytest.mark.parametrize("loss", ["mse", "bce", "mae", "huber"])
+def test_score_samples_is_minus_per_row_reconstruction_loss(X, loss):
+    est = fast(loss=loss).fit(X)
+    assert est.net_.criterion_.loss == loss
+    X_hat = est.inverse_transform(est.transform(X))
+    scores = est.score_samples(X)
+    assert scores.shape == (len(X),)
+    assert_allclose(scores, -_reference_loss(loss, X, X_hat), rtol=1e-9, atol=1e-12)
+
+
+def test_huber_score_grows_linearly_on_large_residuals(X):
+    # Residuals beyond delta=1 cost |r| - 0.5, not r**2 / 2: robust to outliers.
+    est = fast(loss="huber").fit(X)
+    outlier = X[:3] + 10.0
+    X_hat = est.inverse_transform(est.transform(outlier))
+    r = np.abs(X_hat - outlier)
+    assert (r > 1).all()
+    assert_allclose(-est.score_samples(outlier), (r - 0.5).mean(axis=1), rtol=1e-9)
+
+
+def test_tied_weights_share_encoder_weights(X):
+    untied = fast(hidden_layer_sizes=(8, 4)).fit(X)
+    tied = fast(hidden_layer_sizes=(8, 4), tied_weights=True).fit(X)
+    enc = dense_layers(tied.net_.module_.encoder)
+    dec = dense_layers(tied.net_.module_.decoder)
+    assert all(isinstance(layer, TiedLinear) for layer in dec)
+    # Fewer parameters: the decoder keeps only its biases.
+    saved = sum(layer.weight.numel() for layer in enc)
+    assert n_params(tied.net_.module_) == n_params(untied.net_.module_) - saved
+    # After training, each decoder weight IS the transpose of its encoder weight.
+    for d, e in zip(dec, enc[::-1]):
+        assert d.source is e
+        assert torch.equal(d.source.weight, e.weight)
+        assert d.source.weight.data_ptr() == e.weight.data_ptr()  # one tensor, not a copy
+        z = torch.randn(3, e.out_features)
+        with torch.no_grad():
+            torch.testing.assert_close(d(z), z @ e.weight + d.bias)
+
+
+def test_tied_weights_survive_pickle_and_float64_inference(X):
+    est = fast(tied_weights=True).fit(X)
+    Z = est.transform(X)
+    twin = pickle.loads(pickle.dumps(est))
+    enc = dense_layers(twin.net_.module_.encoder)
+    dec = dense_layers(twin.net_.module_.decoder)
+    assert all(d.source is e for d, e in zip(dec, enc[::-1]))
+    assert_array_equal(twin.inverse_transform(Z), est.inverse_transform(Z))
+    # The float64 path (a float64 copy of the module) keeps the weights tied.
+    assert_allclose(
+        est.inverse_transform(Z.astype(np.float32)), est.inverse_transform(Z), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_sparsity_shrinks_codes(X):
+    mean_abs = {}
+    for sparsity in (0.0, 1.0):
+        est = fast(sparsity=sparsity, max_iter=10, tol=0).fit(X)
+        assert est.net_.criterion_.sparsity == sparsity
+        mean_abs[sparsity] = np.abs(est.transform(X)).mean()
+    assert mean_abs[1.0] < 0.5 * mean_abs[0.0]
+
+
+@pytest.mark.parametrize("noise", ["gaussian", "masking", "salt_and_pepper"])
+def test_noise_corrupts_training_only(X, noise):
+    est = fast(noise=noise, noise_level=0.2, max_iter=10, tol=0).fit(X)
+    module = est.net_.module_
+    assert isinstance(module.corruption, Corruption)
+    assert module.corruption.kind == noise
+    assert module.corruption.level == 0.2
+    assert est.loss_curve_[-1] < est.loss_curve_[0]  # still learns
+    # Inference never corrupts: deterministic, and the plain encoder's output.
+    Z = est.transform(X)
+    assert_array_equal(Z, est.transform(X))
+    with torch.no_grad():
+        plain = module.encode(torch.from_numpy(X.astype(np.float32))).numpy()
+    assert_allclose(Z, plain, rtol=1e-5, atol=1e-6)
+    assert_array_equal(est.score_samples(X), est.score_samples(X))
+
+
+def test_salt_and_pepper_uses_training_min_and_max(X):
+    Xs = X * 3 - 1
+    est = fast(noise="salt_and_pepper").fit(Xs)
+    corruption = est.net_.module_.corruption
+    assert_allclose(corruption.low.numpy(), Xs.min(axis=0), rtol=1e-6)
+    assert_allclose(corruption.high.numpy(), Xs.max(axis=0), rtol=1e-6)
+
+
+def test_no_noise_means_no_corruption(fitted):
+    assert fitted.net_.module_.corruption is None
+
+
+@pytest.mark.parametrize(
+    "optimizer, cls",
+    [
+        ("adam", torch.optim.Adam),
+        ("adamw", torch.optim.AdamW),
+        ("sgd", torch.optim.SGD),
+        ("lbfgs", torch.optim.LBFGS),
+        (torch.optim.RMSprop, torch.optim.RMSprop),
+    ],
+    ids=["adam", "adamw", "sgd", "lbfgs", "RMSprop-class"],
+)
+def test_optimizer_builds_and_trains(X, optimizer, cls):
+    max_iter = 2 if optimizer == "lbfgs" else 5
+    est = fast(optimizer=optimizer, max_iter=max_iter, tol=0).fit(X)
+    assert type(est.net_.optimizer_) is cls
+    assert est.n_iter_ == max_iter
+    assert est.loss_curve_[-1] < est.loss_curve_[0]
+
+
+def test_sgd_uses_nesterov_momentum(X):
+    group = fast(optimizer="sgd", max_iter=1).fit(X).net_.optimizer_.param_groups[0]
+    assert group["momentum"] == 0.9
+    assert group["nesterov"] is True
+
+
+def test_lbfgs_is_full_batch_with_line_search(X):
+    est = fast(optimizer="lbfgs", max_iter=1, batch_size=8, learning_rate_init=0.5).fit(X)
+    group = est.net_.optimizer_.param_groups[0]
+    assert group["line_search_fn"] == "strong_wolfe"
+    assert group["lr"] == 1.0  # learning_rate_init is not used
+    assert [len(row["batches"]) for row in est.net_.history] == [1]
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", torch.optim.RMSprop])
+def test_learning_rate_init_sets_optimizer_lr(X, optimizer):
+    est = fast(optimizer=optimizer, learning_rate_init=0.0123, max_iter=1).fit(X)
+    assert est.net_.optimizer_.param_groups[0]["lr"] == 0.0123
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", torch.optim.RMSprop])
+def test_weight_decay_is_passed_to_optimizer(X, optimizer):
+    est = fast(optimizer=optimizer, weight_decay=0.25, max_iter=1).fit(X)
+    assert est.net_.optimizer_.param_groups[0]["weight_decay"] == 0.25
+
+
+def test_weight_decay_shrinks_weights(X):
+    def weight_norm(est):
+        return sum(
+            float(p.detach().square().sum())
+            for name, p in est.net_.module_.named_parameters()
+            if name.endswith("weight")
+        )
+
+    plain = fast(optimizer="adamw", max_iter=10, tol=0).fit(X)
+    decayed = fast(optimizer="adamw", weight_decay=10.0, max_iter=10, tol=0).fit(X)
+    assert weight_norm(decayed) < 0.5 * weight_norm(plain)
+
+
+def test_max_grad_norm_adds_gradient_clipping(X):
+    est = fast(max_grad_norm=0.5, max_iter=1).fit(X)
+    clipping = [cb for _, cb in est.net_.callbacks_ if isinstance(cb, GradientNormClipping)]
+    assert len(clipping) == 1
+    assert clipping[0].gradient_clip_value == 0.5
+    plain = fast(max_iter=1).fit(X)
+    assert not any(isinstance(cb, GradientNormClipping) for _, cb in plain.net_.callbacks_)
+
+
+def test_max_grad_norm_limits_the_steps(X):
+    # Plain SGD moves each weight by at most lr * (clipped norm) per step.
+    moved = {}
+    for max_grad_norm in (None, 1e-9):
+        recorder = RecordInitialWeights()
+        est = fast(
+            optimizer="sgd", learning_rate_init=0.1, max_grad_norm=max_grad_norm,
+            callbacks=[recorder], max_iter=2, tol=0,
+        ).fit(X)
+        final = weights(est)
+        moved[max_grad_norm] = max(
+            float((final[k] - recorder.initial_[k]).abs().max()) for k in final
+        )
+    assert moved[None] > 1e-3
+    assert moved[1e-9] < 1e-8
+
+
+@pytest.mark.parametrize(
+    "batch_size, n_batches",
+    [
+        (16, 4),  # 16 + 16 + 16 + 12
+        (7, 9),  # 8 x 7 + 4
+        (59, 1),  # 59 + a last batch of 1 row, dropped (batch norm cannot train on it)
+        (60, 1),
+        (1000, 1),  # capped at n_samples
+    ],
+)
+def test_batch_size_sets_steps_per_epoch(X, batch_size, n_batches):
+    est = fast(batch_size=batch_size, max_iter=2, tol=0).fit(X)
+    for row in est.net_.history:
+        assert len(row["batches"]) == n_batches
+        assert max(b["train_batch_size"] for b in row["batches"]) == min(batch_size, len(X))
+
+
+@pytest.mark.parametrize("max_iter", [1, 4])
+def test_max_iter_is_the_number_of_epochs_when_tol_is_zero(X, max_iter):
+    est = fast(max_iter=max_iter, tol=0).fit(X)
+    assert est.n_iter_ == max_iter
+    assert len(est.loss_curve_) == max_iter
+    assert len(est.net_.history) == max_iter
+
+
+@pytest.mark.parametrize("n_iter_no_change", [1, 2, 3])
+def test_tol_and_n_iter_no_change_stop_on_training_loss(X, n_iter_no_change):
+    # No epoch improves the training loss by 50%: after the first epoch,
+    # training stops once n_iter_no_change epochs in a row have missed.
+    est = fast(max_iter=20, tol=0.5, n_iter_no_change=n_iter_no_change).fit(X)
+    assert est.n_iter_ == n_iter_no_change + 1
+    assert len(est.loss_curve_) == est.n_iter_
+    assert est.validation_loss_curve_ is None
+
+
+def test_early_stopping_stops_before_max_iter(X):
+    est = fast(max_iter=200, early_stopping=True, n_iter_no_change=3).fit(X)
+    assert 3 < est.n_iter_ < 200
+    assert len(est.validation_loss_curve_) == est.n_iter_ == len(est.loss_curve_)
+    assert np.isfinite(est.validation_loss_curve_).all()
+    # The last n_iter_no_change epochs did not beat the best before them.
+    curve = est.validation_loss_curve_
+    assert min(curve[-3:]) >= min(curve[:-3]) * (1 - est.tol)
+
+
+@pytest.mark.parametrize("fraction, n_valid", [(0.1, 6), (0.25, 15), (0.5, 30)])
+def test_validation_fraction_sets_hold_out_size(X, fraction, n_valid):
+    est = fast(early_stopping=True, validation_fraction=fraction, max_iter=2, tol=0).fit(X)
+    for row in est.net_.history:
+        assert sum(b["valid_batch_size"] for b in row["batches"] if "valid_batch_size" in b) \
+            == n_valid
+        train_rows = sum(b["train_batch_size"] for b in row["batches"] if "train_batch_size" in b)
+        assert train_rows <= len(X) - n_valid
+
+
+def test_validation_loss_curve_is_none_without_early_stopping(fitted):
+    assert fitted.validation_loss_curve_ is None
+    assert "valid_loss" not in fitted.net_.history[-1]
+
+
+def test_early_stopping_needs_a_training_row():
+    with pytest.raises(ValueError, match="at least one training row"):
+        fast(early_stopping=True, validation_fraction=0.9).fit(make_data(n_samples=3))
+
+
+def test_user_callbacks_are_called_every_epoch(X):
+    counter, named = EpochCounter(), EpochCounter()
+    est = fast(max_iter=4, tol=0, callbacks=[counter, ("mine", named)]).fit(X)
+    assert counter.epochs_ == 4
+    assert named.epochs_ == 4
+    assert dict(est.net_.callbacks_)["mine"] is named
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_user_callbacks_see_the_epoch_that_stops_training(X, early_stopping):
+    counter = EpochCounter()
+    est = fast(
+        max_iter=20, tol=0.5, n_iter_no_change=2, early_stopping=early_stopping,
+        callbacks=[counter],
+    ).fit(X)
+    assert est.n_iter_ < 20
+    assert counter.epochs_ == est.n_iter_
+
+
+def test_device_cpu(X):
+    for device in ("cpu", torch.device("cpu")):
+        est = fast(device=device, max_iter=1).fit(X)
+        assert torch.device(est.net_.device).type == "cpu"
+        assert all(p.device.type == "cpu" for p in est.net_.module_.parameters())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="'auto' picks CUDA when it is available")
+def test_device_auto_resolves_to_cpu_without_cuda(X):
+    est = fast(device="auto", max_iter=1).fit(X)
+    assert torch.device(est.net_.device).type == "cpu"
+    assert est.get_params()["device"] == "auto"  # the parameter itself is kept
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", torch.device("cuda")])
+def test_cuda_without_cuda_raises(X, device):
+    with pytest.raises(ValueError, match="CUDA"):
+        fast(device=device).fit(X)
+
+
+@pytest.mark.parametrize("device", ["gpu", "cpu:x", "tpu0", ""])
+def test_bad_device_string_raises(X, device):
+    with pytest.raises(ValueError, match="device"):
+        fast(device=device).fit(X)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"noise": "gaussian"}, {"dropout": 0.3}, {"early_stopping": True}, {"batch_norm": True}],
+    ids=["plain", "noise", "dropout", "early_stopping", "batch_norm"],
+)
+def test_random_state_makes_fits_reproducible(X, extra):
+    a = fast(random_state=0, **extra).fit(X).transform(X)
+    b = fast(random_state=0, **extra).fit(X).transform(X)
+    c = fast(random_state=1, **extra).fit(X).transform(X)
+    assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_random_state_accepts_a_random_state_instance(X):
+    a = fast(random_state=np.random.RandomState(5)).fit(X).transform(X)
+    b = fast(random_state=np.random.RandomState(5)).fit(X).transform(X)
+    assert_array_equal(a, b)
+
+
+def test_verbose_0_prints_nothing(X, capsys):
+    # Not even when early stopping ends training.
+    fast(verbose=0, max_iter=20, tol=0.5, n_iter_no_change=1).fit(X)
+    fast(verbose=0, early_stopping=True, max_iter=20, tol=0.5, n_iter_no_change=1).fit(X)
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == ""
+
+
+def test_verbose_1_shows_a_progress_bar(X, capsys):
+    fast(verbose=1, max_iter=3, tol=0).fit(X)
+    out, err = capsys.readouterr()
+    assert "3/3" in err  # tqdm writes to stderr
+    assert "epoch" in err
+    assert "train_loss" not in out  # no per-epoch table
+
+
+def test_verbose_2_prints_a_row_per_epoch(X, capsys):
+    fast(verbose=2, max_iter=3, tol=0).fit(X)
+    out, _ = capsys.readouterr()
+    assert "train_loss" in out
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", out)  # drop colour codes
+    rows = [line for line in plain.splitlines() if re.match(r"^\s*\d+\s+\d", line)]
+    assert len(rows) == 3
+
+
+def test_warm_start_continues_training(X):
+    est = fast(warm_start=True, max_iter=3, tol=0).fit(X)
+    first_curve = list(est.loss_curve_)
+    before = weights(est)
+    net = est.net_
+    est.fit(X)
+    assert est.net_ is net
+    assert est.n_iter_ == 6
+    assert est.loss_curve_[:3] == first_curve  # history kept
+    assert not states_equal(weights(est), before)  # weights moved on from where they were
+    # It continued: the new epochs start below where the first fit began.
+    assert est.loss_curve_[3] < first_curve[0]
+    assert est.loss_curve_[-1] < first_curve[-1]
+
+
+def test_without_warm_start_fit_starts_over(X):
+    est = fast(max_iter=3, tol=0).fit(X)
+    est.fit(X)
+    assert est.n_iter_ == 3
+    assert_array_equal(est.transform(X), fast(max_iter=3, tol=0).fit(X).transform(X))
+
+
+def test_partial_fit_trains_one_epoch_per_call(X):
+    est = fast()
+    assert est.partial_fit(X) is est
+    assert est.n_iter_ == 1
+    assert est.n_features_in_ == N_FEATURES
+    net, first = est.net_, list(est.loss_curve_)
+    before = weights(est)
+    est.partial_fit(X)
+    est.partial_fit(X[:30])  # any chunk of rows
+    assert est.net_ is net  # not re-initialised
+    assert est.n_iter_ == 3
+    assert est.loss_curve_[:1] == first
+    assert not states_equal(weights(est), before)
+    with pytest.raises(ValueError, match="features"):
+        est.partial_fit(X[:, :4])
+
+
+def test_partial_fit_after_fit_continues(X):
+    est = fast(max_iter=3, tol=0).fit(X)
+    est.partial_fit(X)
+    assert est.n_iter_ == 4
+
+
+def test_interrupted_training_keeps_the_last_completed_epoch(X):
+    class Interrupt(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            self.state_ = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
+
+        def on_batch_end(self, net, training=False, **kwargs):
+            if len(net.history) == 2 and len(net.history[-1]["batches"]) == 2:
+                raise KeyboardInterrupt
+
+    interrupt = Interrupt()
+    est = fast(max_iter=5, tol=0, callbacks=[interrupt])
+    with pytest.warns(RuntimeWarning, match="interrupted"):
+        est.fit(X)
+    assert est.n_iter_ == 1
+    assert len(est.loss_curve_) == 1
+    assert states_equal(weights(est), interrupt.state_)
+    assert not est.net_.module_.training
+
+
+# --------------------------------------------------------------------------
+# The linear contract
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_linear_configuration_is_one_linear_layer_each_way(X, k):
+    est = fast(n_components=k, **LINEAR).fit(X)
+    module = est.net_.module_
+    assert [type(m) for m in module.encoder] == [nn.Linear]
+    assert [type(m) for m in module.decoder] == [nn.Linear]
+    enc, dec = module.encoder[0], module.decoder[0]
+    assert (enc.in_features, enc.out_features) == (N_FEATURES, k)
+    assert (dec.in_features, dec.out_features) == (k, N_FEATURES)
+    assert enc.bias is not None and dec.bias is not None
+    assert type(module.output) is nn.Identity
+    # transform and inverse_transform are these affine maps.
+    W, b = enc.weight.detach().double().numpy(), enc.bias.detach().double().numpy()
+    V, c = dec.weight.detach().double().numpy(), dec.bias.detach().double().numpy()
+    Z = est.transform(X)
+    assert_allclose(Z, X @ W.T + b, rtol=1e-10, atol=1e-12)
+    assert_allclose(est.inverse_transform(Z), Z @ V.T + c, rtol=1e-10, atol=1e-12)
+
+
+def test_linear_configuration_with_tied_weights(X):
+    est = fast(n_components=3, tied_weights=True, **LINEAR).fit(X)
+    module = est.net_.module_
+    assert [type(m) for m in module.decoder] == [TiedLinear]
+    enc, dec = module.encoder[0], module.decoder[0]
+    assert dec.source is enc
+    assert dec.bias.shape == (N_FEATURES,)
+    assert n_params(module) == N_FEATURES * 3 + 3 + N_FEATURES
+    W, c = enc.weight.detach().double().numpy(), dec.bias.detach().double().numpy()
+    Z = est.transform(X)
+    assert_allclose(est.inverse_transform(Z), Z @ W + c, rtol=1e-10, atol=1e-12)
+
+
+def test_init_pca_starts_at_the_pca_solution(X):
+    recorder = RecordInitialWeights()
+    est = fast(n_components=2, init="pca", callbacks=[recorder], max_iter=1, **LINEAR).fit(X)
+    pca = PCA(n_components=2, svd_solver="full").fit(X)
+    start = recorder.initial_
+    assert_allclose(start["encoder.0.weight"].numpy(), pca.components_, rtol=1e-5, atol=1e-6)
+    assert_allclose(start["decoder.0.weight"].numpy(), pca.components_.T, rtol=1e-5, atol=1e-6)
+    assert_allclose(start["decoder.0.bias"].numpy(), pca.mean_, rtol=1e-5, atol=1e-6)
+    assert_allclose(
+        start["encoder.0.bias"].numpy(), -pca.components_ @ pca.mean_, rtol=1e-5, atol=1e-6
+    )
+    # One epoch from the optimum stays near PCA's reconstruction error.
+    pca_mse = np.mean((pca.inverse_transform(pca.transform(X)) - X) ** 2)
+    ae_mse = np.mean((est.inverse_transform(est.transform(X)) - X) ** 2)
+    assert ae_mse < 1.1 * pca_mse
+
+
+def test_init_pca_with_tied_weights(X):
+    recorder = RecordInitialWeights()
+    fast(n_components=2, init="pca", tied_weights=True, callbacks=[recorder], max_iter=1,
+         **LINEAR).fit(X)
+    pca = PCA(n_components=2, svd_solver="full").fit(X)
+    assert_allclose(recorder.initial_["encoder.0.weight"].numpy(), pca.components_, rtol=1e-5,
+                    atol=1e-6)
+    assert_allclose(recorder.initial_["decoder.0.bias"].numpy(), pca.mean_, rtol=1e-5,
+                    atol=1e-6)
+
+
+def test_init_random_differs_from_pca(X):
+    recorder = RecordInitialWeights()
+    fast(n_components=2, callbacks=[recorder], max_iter=1, **LINEAR).fit(X)
+    pca = PCA(n_components=2, svd_solver="full").fit(X)
+    assert not np.allclose(np.abs(recorder.initial_["encoder.0.weight"].numpy()),
+                           np.abs(pca.components_), atol=1e-2)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"hidden_layer_sizes": (8,)}, "hidden_layer_sizes"),
+        ({"hidden_layer_sizes": (), "image_shape": (1, 2, 3)}, "image_shape"),
+        ({"hidden_layer_sizes": (), "n_components": 7}, "n_components"),
+    ],
+)
+def test_init_pca_needs_a_linear_autoencoder(X, params, match):
+    with pytest.raises(ValueError, match=match):
+        fast(init="pca", **params).fit(X)
+
+
+# --------------------------------------------------------------------------
+# Convolutional autoencoder (image_shape, conv_channels, kernel_size)
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channels, kernel_size", [((4,), 3), ((4, 8), 3), ((4,), 5)])
+def test_image_shape_builds_a_convolutional_autoencoder(digits, channels, kernel_size):
+    X = digits[0][:100]
+    est = fast(
+        image_shape=(1, 8, 8), conv_channels=channels, kernel_size=kernel_size, n_components=4
+    ).fit(X)
+    convs = [m for m in est.net_.module_.encoder if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == list(channels)
+    assert all(c.kernel_size == (kernel_size, kernel_size) for c in convs)
+    assert count(est.net_.module_.decoder, nn.ConvTranspose2d) == len(channels)
+    Z = est.transform(X)
+    assert Z.shape == (100, 4)
+    assert est.inverse_transform(Z).shape == X.shape
+    assert np.isfinite(est.score_samples(X)).all()
+
+
+def test_dense_by_default(fitted):
+    assert count(fitted.net_.module_, nn.Conv2d) == 0
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"image_shape": (1, 8)}, "image_shape"),
+        ({"image_shape": (1, 8, 0)}, "image_shape"),
+        ({"image_shape": (2, 8, 8)}, "features"),
+        ({"image_shape": (1, 8, 8), "conv_channels": ()}, "conv_channels"),
+        ({"image_shape": (1, 8, 8), "conv_channels": (4, 0)}, "conv_channels"),
+    ],
+)
+def test_bad_image_parameters_raise(digits, params, match):
+    X = digits[0][:20]
+    X_before = X.copy()
+    with pytest.raises(ValueError, match=match):
+        fast(**params).fit(X)
+    assert_array_equal(X, X_before)
+
+
+# --------------------------------------------------------------------------
+# Fitted attributes and the transformer API
+# --------------------------------------------------------------------------
+
+
+def test_fitted_attributes(X):
+    est = fast(n_components=3, max_iter=4, tol=0)
+    assert est.fit(X) is est
+    assert isinstance(est.net_, NeuralNet)
+    assert isinstance(est.net_.module_, nn.Module)
+    assert est.n_features_in_ == N_FEATURES
+    assert est.n_components_ == 3
+    assert est.n_iter_ == 4
+    assert len(est.loss_curve_) == est.n_iter_
+    assert all(isinstance(v, float) and np.isfinite(v) for v in est.loss_curve_)
+    assert est.validation_loss_curve_ is None
+    assert not hasattr(est, "feature_names_in_")  # ndarray input has no names
+
+
+def test_feature_names_in_from_dataframe(X):
+    df = pd.DataFrame(X, columns=[f"col{i}" for i in range(N_FEATURES)])
+    est = fast().fit(df)
+    assert_array_equal(est.feature_names_in_, df.columns)
+    with pytest.warns(UserWarning, match="fitted with feature names"):
+        Z = est.transform(X)
+    assert_array_equal(est.transform(df), Z)
+    with pytest.raises(ValueError, match="feature names"):
+        est.transform(df[df.columns[::-1]])
+
+
+def test_fit_transform_equals_fit_then_transform(X):
+    assert_array_equal(fast().fit_transform(X), fast().fit(X).transform(X))
+
+
+def test_fit_ignores_y(X):
+    y = np.arange(len(X))
+    assert_array_equal(fast().fit(X, y).transform(X), fast().fit(X).transform(X))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_output_dtype_follows_input(fitted, X, dtype):
+    Xd = X.astype(dtype)
+    Z = fitted.transform(Xd)
+    assert Z.dtype == dtype
+    assert fitted.inverse_transform(Z).dtype == dtype
+    assert fitted.score_samples(Xd).dtype == dtype
+    assert isinstance(fitted.score(Xd), float)
+
+
+def test_float32_and_float64_agree(fitted, X):
+    assert_allclose(fitted.transform(X.astype(np.float32)), fitted.transform(X), rtol=1e-5,
+                    atol=1e-6)
+    assert_allclose(fitted.score_samples(X.astype(np.float32)), fitted.score_samples(X),
+                    rtol=1e-4, atol=1e-6)
+
+
+def test_fit_on_float32_matches_fit_on_float64(X):
+    # Training is float32 whatever the input dtype.
+    a = fast().fit(X.astype(np.float32))
+    b = fast().fit(X)
+    assert_array_equal(a.loss_curve_, b.loss_curve_)
+
+
+def test_integer_input_gives_float64(X):
+    Xi = np.round(X * 10).astype(np.int64)
+    est = fast().fit(Xi)
+    Z = est.transform(Xi)
+    assert Z.dtype == np.float64
+    assert est.score_samples(Xi).dtype == np.float64
+    assert_allclose(Z, est.transform(Xi.astype(np.float64)), rtol=1e-12)
+    assert est.inverse_transform(np.round(Z).astype(int)).dtype == np.float64
+
+
+def test_score_is_mean_of_score_samples(fitted, X):
+    assert fitted.score(X) == pytest.approx(fitted.score_samples(X).mean(), rel=1e-12)
+    assert fitted.score(X, y=np.zeros(len(X))) == fitted.score(X)
+
+
+def test_score_samples_ranks_outliers_lower(X):
+    est = fast(max_iter=20, tol=0).fit(X)
+    outliers = X[:5] + 5.0
+    assert est.score_samples(outliers).max() < est.score_samples(X).min()
+
+
+def test_grid_search_without_y_or_scorer(X):
+    search = GridSearchCV(fast(), {"n_components": [2, 4]}, cv=2).fit(X)
+    assert search.best_params_["n_components"] in (2, 4)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.isfinite(scores).all() and (scores < 0).all()  # minus a reconstruction error
+    assert search.best_estimator_.n_components_ == search.best_params_["n_components"]
+    assert search.transform(X).shape == (len(X), search.best_params_["n_components"])
+
+
+@pytest.mark.parametrize("scaler", [StandardScaler, MinMaxScaler])
+def test_pipeline_scaler_autoencoder_classifier(digits, scaler):
+    X, y = digits
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
+    pipe = make_pipeline(
+        scaler(),
+        fast(n_components=8, hidden_layer_sizes=(32,), max_iter=5, batch_size=32),
+        LogisticRegression(max_iter=500),
+    ).fit(X_train, y_train)
+    assert pipe.predict(X_test).shape == y_test.shape
+    assert pipe.score(X_test, y_test) > 0.3  # 3x chance after 5 epochs
+    assert pipe[1].n_features_in_ == 64
+
+
+def test_pipeline_passes_feature_names(digits):
+    X = pd.DataFrame(digits[0][:100], columns=[f"px{i}" for i in range(64)])
+    pipe = Pipeline([("scale", MinMaxScaler()), ("ae", fast(n_components=3))]).fit(X)
+    assert_array_equal(
+        pipe.get_feature_names_out(), ["autoencodertransformer0", "autoencodertransformer1",
+                                       "autoencodertransformer2"]
+    )
+
+
+@pytest.mark.parametrize("how", ["pickle", "joblib", "deepcopy"])
+def test_serialisation_round_trip_gives_identical_transforms(fitted, X, how):
+    if how == "pickle":
+        twin = pickle.loads(pickle.dumps(fitted))
+    elif how == "joblib":
+        buffer = io.BytesIO()
+        joblib.dump(fitted, buffer)
+        buffer.seek(0)
+        twin = joblib.load(buffer)
+    else:
+        twin = copy.deepcopy(fitted)
+    assert_array_equal(twin.transform(X), fitted.transform(X))
+    Z = fitted.transform(X)
+    assert_array_equal(twin.inverse_transform(Z), fitted.inverse_transform(Z))
+    assert_array_equal(twin.score_samples(X), fitted.score_samples(X))
+    assert twin.loss_curve_ == fitted.loss_curve_
+
+
+def test_clone_and_refit_gives_identical_transforms(fitted, X):
+    assert_array_equal(clone(fitted).fit(X).transform(X), fitted.transform(X))
+
+
+def test_set_output_pandas(X):
+    index = pd.Index(np.arange(100, 100 + len(X)), name="row")
+    df = pd.DataFrame(X, index=index, columns=list("abcdef"))
+    est = fast(n_components=3).set_output(transform="pandas")
+    out = est.fit_transform(df)
+    assert isinstance(out, pd.DataFrame)
+    assert out.index.equals(index)
+    assert list(out.columns) == [f"autoencodertransformer{i}" for i in range(3)]
+    assert_allclose(out.to_numpy(), fast(n_components=3).fit(X).transform(X))
+    assert est.transform(df).index.equals(index)
+
+
+# --------------------------------------------------------------------------
+# Bad input: clear errors, and the caller's data is never touched
+# --------------------------------------------------------------------------
+
+
+def _assert_raises_and_unchanged(fn, arg, exc, match):
+    before = copy.deepcopy(arg)
+    with pytest.raises(exc, match=match):
+        fn(arg)
+    if isinstance(arg, np.ndarray):
+        assert_array_equal(arg, before)
+    elif sp.issparse(arg):
+        assert (arg != before).nnz == 0
+
+
+def _with(X, i, j, value):
+    X = np.array(X, dtype=object if X.dtype == object else np.float64)
+    X[i, j] = value
+    return X
+
+
+BAD_X = [
+    pytest.param(lambda X: _with(X, 3, 1, np.nan), ValueError, "NaN", id="nan"),
+    pytest.param(lambda X: _with(X, 3, 1, np.inf), ValueError, "infinity", id="inf"),
+    pytest.param(lambda X: _with(X, 0, 0, -np.inf), ValueError, "infinity", id="-inf"),
+    pytest.param(lambda X: _with(X.astype(object), 2, 1, "abc"), ValueError, "string",
+                 id="strings"),
+    pytest.param(lambda X: np.array(X[:, 0]), ValueError, "Expected 2D array", id="1d"),
+    pytest.param(lambda X: np.array(X[0, 0]), ValueError, "2D array", id="scalar"),
+    pytest.param(lambda X: np.empty((0, X.shape[1])), ValueError, "0 sample", id="no-rows"),
+    pytest.param(lambda X: sp.csr_matrix(X), TypeError, "(?i)sparse", id="sparse"),
+]
+
+
+@pytest.mark.parametrize("make_bad, exc, match", BAD_X)
+def test_fit_rejects_bad_X(X, make_bad, exc, match):
+    bad = make_bad(X)
+    est = fast()
+    _assert_raises_and_unchanged(est.fit, bad, exc, match)
+    _assert_raises_and_unchanged(est.partial_fit, bad, exc, match)
+
+
+@pytest.mark.parametrize("make_bad, exc, match", BAD_X)
+@pytest.mark.parametrize("method", ["transform", "score_samples", "score"])
+def test_inference_rejects_bad_X(fitted, X, method, make_bad, exc, match):
+    _assert_raises_and_unchanged(getattr(fitted, method), make_bad(X), exc, match)
+
+
+def test_fit_rejects_no_features():
+    with pytest.raises(ValueError, match="0 feature"):
+        fast().fit(np.empty((10, 0)))
+
+
+@pytest.mark.parametrize("make_bad, exc, match", BAD_X)
+def test_inverse_transform_rejects_bad_codes(fitted, X, make_bad, exc, match):
+    Z = fitted.transform(X)
+    _assert_raises_and_unchanged(fitted.inverse_transform, make_bad(Z), exc, match)
+
+
+@pytest.mark.parametrize("method", ["transform", "score_samples", "score"])
+@pytest.mark.parametrize("n_features", [N_FEATURES - 1, N_FEATURES + 2])
+def test_wrong_number_of_features_at_inference(fitted, X, method, n_features):
+    bad = np.random.RandomState(0).rand(5, n_features)
+    _assert_raises_and_unchanged(
+        getattr(fitted, method), bad, ValueError,
+        f"X has {n_features} features, but AutoencoderTransformer is expecting {N_FEATURES}",
+    )
+
+
+@pytest.mark.parametrize("width", [1, 3])
+def test_wrong_code_width_at_inverse_transform(fitted, width):
+    bad = np.zeros((5, width))
+    _assert_raises_and_unchanged(fitted.inverse_transform, bad, ValueError, "n_components=2")
+
+
+@pytest.mark.parametrize("method", ["transform", "inverse_transform", "score_samples", "score",
+                                    "get_feature_names_out"])
+def test_not_fitted_error(X, method):
+    est = fast()
+    args = () if method == "get_feature_names_out" else (X[:, :2] if method ==
+                                                          "inverse_transform" else X,)
+    with pytest.raises(NotFittedError):
+        getattr(est, method)(*args)
+
+
+# Fits that fail after the data were validated: each leaves no model behind.
+FAILING_FITS = [
+    pytest.param({"loss": "bce"}, 2.0, r"\[0, 1\]", id="bce-range"),
+    pytest.param({"device": "gpu"}, 1.0, "device", id="bad-device"),
+    pytest.param({"hidden_layer_sizes": (0,)}, 1.0, "hidden_layer_sizes", id="hidden-0"),
+    pytest.param({"noise": "masking", "noise_level": 2.0}, 1.0, "noise_level", id="noise-level"),
+]
+
+
+@pytest.mark.parametrize("params, scale, match", FAILING_FITS)
+def test_failed_fit_leaves_estimator_unfitted(X, params, scale, match):
+    est = fast(**params)
+    with pytest.raises(ValueError, match=match):
+        est.fit(X * scale)
+    for method in ("transform", "score_samples"):
+        with pytest.raises(NotFittedError):
+            getattr(est, method)(X)
+
+
+@pytest.mark.parametrize("params, scale, match", FAILING_FITS)
+def test_failed_refit_leaves_no_stale_model(X, params, scale, match):
+    est = fast().fit(X)
+    est.set_params(**params)
+    X4 = X[:, :4] * scale
+    with pytest.raises(ValueError, match=match):
+        est.fit(X4)
+    # Neither the old model (6 features) nor a half-made new one (4 features).
+    for data in (X, X4):
+        with pytest.raises(NotFittedError):
+            est.transform(data)
+
+
+INVALID_PARAMS = [
+    ("n_components", 0),
+    ("n_components", 2.5),
+    ("hidden_layer_sizes", "8"),
+    ("hidden_layer_sizes", 8),
+    ("activation", "swish"),
+    ("output_activation", "softmax"),
+    ("loss", "l2"),
+    ("tied_weights", "yes"),
+    ("sparsity", -0.1),
+    ("noise", "pink"),
+    ("noise_level", -0.1),
+    ("init", "zeros"),
+    ("batch_norm", "yes"),
+    ("dropout", 1.0),
+    ("dropout", -0.1),
+    ("kernel_size", 0),
+    ("optimizer", "rmsprop"),
+    ("learning_rate_init", 0.0),
+    ("weight_decay", -1.0),
+    ("max_grad_norm", 0.0),
+    ("batch_size", 0),
+    ("max_iter", 0),
+    ("early_stopping", "no"),
+    ("validation_fraction", 0.0),
+    ("validation_fraction", 1.0),
+    ("n_iter_no_change", 0),
+    ("tol", -1e-4),
+    ("callbacks", "print"),
+    ("device", 3),
+    ("verbose", -1),
+    ("warm_start", "no"),
+]
+
+
+@pytest.mark.parametrize("name, value", INVALID_PARAMS, ids=[f"{n}={v!r}" for n, v in
+                                                              INVALID_PARAMS])
+def test_invalid_parameters_raise_at_fit(X, name, value):
+    est = fast(**{name: value})  # construction never raises
+    with pytest.raises(InvalidParameterError, match=f"'{name}' parameter"):
+        est.fit(X)
+    with pytest.raises(ValueError, match=name):  # InvalidParameterError is a ValueError
+        est.partial_fit(X)
+    assert not hasattr(est, "net_")
+
+
+@pytest.mark.parametrize("hidden", [(8, 0), (0,), (8, -2), (2.5,), (True, 4)])
+def test_hidden_layer_sizes_must_be_positive_integers(X, hidden):
+    with pytest.raises(ValueError, match="hidden_layer_sizes"):
+        fast(hidden_layer_sizes=hidden).fit(X)
+
+
+@pytest.mark.parametrize("shift", [-0.5, 0.5])
+def test_bce_needs_data_in_unit_interval(X, shift):
+    bad = X + shift
+    _assert_raises_and_unchanged(fast(loss="bce").fit, bad, ValueError, r"loss='bce'.*\[0, 1\]")
+
+
+@pytest.mark.parametrize("output_activation", ["identity", "tanh"])
+def test_bce_needs_sigmoid_output(X, output_activation):
+    with pytest.raises(ValueError, match="sigmoid"):
+        fast(loss="bce", output_activation=output_activation).fit(X)
+
+
+@pytest.mark.parametrize("noise", ["masking", "salt_and_pepper"])
+def test_fraction_noise_needs_level_at_most_one(X, noise):
+    with pytest.raises(ValueError, match="noise_level"):
+        fast(noise=noise, noise_level=1.5).fit(X)
+    fast(noise=noise, noise_level=1.0, max_iter=1).fit(X)  # the bound itself is allowed
+
+
+def test_gaussian_noise_level_is_in_data_units(X):
+    est = fast(noise="gaussian", noise_level=5.0, max_iter=1).fit(X)
+    assert est.net_.module_.corruption.level == 5.0
+
+
+def test_lbfgs_refuses_weight_decay(X):
+    with pytest.raises(ValueError, match="weight_decay"):
+        fast(optimizer="lbfgs", weight_decay=0.1).fit(X)
+
+
+def test_successful_calls_never_modify_the_input(X):
+    for dtype in (np.float32, np.float64):
+        Xd = np.array(X, dtype=dtype)
+        before = Xd.copy()
+        est = fast(noise="masking", noise_level=0.5).fit(Xd)
+        est.partial_fit(Xd)
+        Z = est.transform(Xd)
+        Z_before = Z.copy()
+        est.inverse_transform(Z)
+        est.score_samples(Xd)
+        assert_array_equal(Xd, before)
+        assert_array_equal(Z, Z_before)
+
+
+# --------------------------------------------------------------------------
+# Divergence
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "params, scale",
+    [
+        ({"optimizer": "sgd", "learning_rate_init": 1e6}, 1.0),
+        ({}, 1e20),
+    ],
+    ids=["huge-learning-rate", "huge-data"],
+)
+def test_divergence_raises_and_keeps_a_usable_model(X, params, scale):
+    Xs = X * scale
+    est = fast(max_iter=5, tol=0, **params)
+    with pytest.raises(TrainingDivergedError, match="learning_rate_init"):
+        est.fit(Xs)
+    assert issubclass(TrainingDivergedError, FloatingPointError)
+    assert est.n_iter_ < 5
+    assert len(est.loss_curve_) == est.n_iter_
+    assert np.isfinite(est.loss_curve_).all()
+    assert not est.net_.module_.training
+    assert all(torch.isfinite(p).all() for p in est.net_.module_.parameters())
+    assert np.isfinite(est.transform(X)).all()
+    assert np.isfinite(est.transform(Xs)).all()
+    assert np.isfinite(est.inverse_transform(est.transform(X))).all()
+
+
+def test_divergence_error_is_exported():
+    assert skae.TrainingDivergedError is TrainingDivergedError
+    assert "TrainingDivergedError" in skae.__all__
+
+
+# --------------------------------------------------------------------------
+# Inference
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_inference_in_batches_matches_one_batch(fitted, X, monkeypatch, dtype):
+    Xd = X.astype(dtype)
+    Z = fitted.transform(Xd)
+    X_hat = fitted.inverse_transform(Z)
+    scores = fitted.score_samples(Xd)
+    monkeypatch.setattr(skae._base, "INFERENCE_BATCH_SIZE", 7)  # 60 rows: 8 full batches + 4
+    rtol = 1e-6 if dtype == np.float32 else 1e-12
+    assert_allclose(fitted.transform(Xd), Z, rtol=rtol, atol=rtol)
+    assert_allclose(fitted.inverse_transform(Z), X_hat, rtol=rtol, atol=rtol)
+    assert_allclose(fitted.score_samples(Xd), scores, rtol=rtol, atol=rtol)
+    assert fitted.transform(Xd).dtype == dtype
+
+
+def test_float64_result_of_a_row_does_not_depend_on_its_batch(fitted, X):
+    assert_array_equal(fitted.transform(X[7:9]), fitted.transform(X)[7:9])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_read_only_input_works_without_warnings(X, dtype):
+    Xr = np.array(X, dtype=dtype)
+    Xr.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = fast().fit(Xr)
+        est.partial_fit(Xr)
+        Z = est.transform(Xr)
+        Z.setflags(write=False)
+        X_hat = est.inverse_transform(Z)
+        scores = est.score_samples(Xr)
+    assert Z.dtype == X_hat.dtype == scores.dtype == dtype
+    assert_array_equal(Z, est.transform(Xr.copy()))
+
+
+def test_transform_of_fortran_ordered_and_strided_input(fitted, X):
+    Z = fitted.transform(X)
+    assert_array_equal(fitted.transform(np.asfortranarray(X)), Z)
+    wide = np.repeat(X, 2, axis=1)[:, ::2]  # a non-contiguous view
+    assert_array_equal(fitted.transform(wide), Z)
+
+
+# --------------------------------------------------------------------------
+# Quality on sklearn's digits (slow: full training)
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def digits_split():
+    X = load_digits().data / 16.0
+    return train_test_split(X, test_size=0.25, random_state=0)
+
+
+def _mse(est, X):
+    return float(np.mean((est.inverse_transform(est.transform(X)) - X) ** 2))
+
+
+def _pca_mse(X_train, X_test, k):
+    return _mse(PCA(n_components=k).fit(X_train), X_test)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("k, max_ratio", [(2, 0.8), (8, 1.0)])
+def test_default_autoencoder_beats_pca_on_digits(digits_split, k, max_ratio):
+    X_train, X_test = digits_split
+    ae = AutoencoderTransformer(n_components=k, random_state=0).fit(X_train)
+    ratio = _mse(ae, X_test) / _pca_mse(X_train, X_test, k)
+    print(f"default AE k={k}: held-out MSE / PCA = {ratio:.3f} after {ae.n_iter_} epochs")
+    assert ratio < max_ratio
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("k", [2, 8, 16])
+@pytest.mark.parametrize("optimizer, tolerance", [("adam", 0.05), ("lbfgs", 0.01)])
+def test_linear_autoencoder_matches_pca_on_digits(digits_split, k, optimizer, tolerance):
+    X_train, X_test = digits_split
+    ae = AutoencoderTransformer(
+        n_components=k, optimizer=optimizer, random_state=0, **LINEAR
+    ).fit(X_train)
+    ratio = _mse(ae, X_test) / _pca_mse(X_train, X_test, k)
+    print(f"linear AE ({optimizer}) k={k}: held-out MSE / PCA = {ratio:.4f} "
+          f"after {ae.n_iter_} epochs")
+    assert ratio < 1 + tolerance
+
+
+@pytest.mark.slow
+def test_autoencoder_features_classify_digits():
+    data = load_digits()
+    X_train, X_test, y_train, y_test = train_test_split(
+        data.data / 16.0, data.target, test_size=0.25, random_state=0
+    )
+    pipe = Pipeline([
+        ("ae", AutoencoderTransformer(n_components=16, random_state=0)),
+        ("clf", LogisticRegression(max_iter=2000)),
+    ]).fit(X_train, y_train)
+    accuracy = pipe.score(X_test, y_test)
+    print(f"AE(16) + LogisticRegression: held-out accuracy {accuracy:.4f}")
+    assert accuracy >= 0.90
+
+
+@pytest.mark.slow
+def test_denoising_autoencoder_reconstructs_clean_rows_from_masked_input():
+    # Rank-3 data in 20 dimensions: masked entries can be recovered from the others.
+    X = make_data(n_samples=600, n_features=20, rank=3, noise=0.01, seed=1)
+    X_train, X_test = X[:500], X[500:]
+    mask = np.random.RandomState(2).rand(*X_test.shape) < 0.3
+    X_noisy = np.where(mask, 0.0, X_test)
+    errors = {}
+    for noise in (None, "masking"):
+        ae = AutoencoderTransformer(
+            n_components=3, hidden_layer_sizes=(32,), noise=noise, noise_level=0.3,
+            max_iter=100, random_state=0,
+        ).fit(X_train)
+        errors[noise] = float(np.mean((ae.inverse_transform(ae.transform(X_noisy)) - X_test) ** 2))
+    print(f"denoising: MSE from masked input, plain {errors[None]:.4f}, "
+          f"denoising {errors['masking']:.4f}")
+    assert errors["masking"] < 0.5 * errors[None]

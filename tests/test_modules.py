@@ -1,0 +1,370 @@
+"""Spec for skae.modules: the pure PyTorch building blocks."""
+
+import itertools
+
+import pytest
+import torch
+from torch import nn
+
+from skae.modules import (
+    ACTIVATIONS,
+    LOGVAR_MAX,
+    LOGVAR_MIN,
+    Autoencoder,
+    Corruption,
+    TiedConvTranspose2d,
+    TiedLinear,
+    VariationalAutoencoder,
+    build_autoencoder,
+    conv_output_shapes,
+)
+
+
+def n_params(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def dense_shapes(sequential):
+    shapes = []
+    for m in sequential:
+        if isinstance(m, nn.Linear):
+            shapes.append((m.in_features, m.out_features))
+        elif isinstance(m, TiedLinear):
+            shapes.append((m.source.out_features, m.source.in_features))
+    return shapes
+
+
+@pytest.fixture(autouse=True)
+def seed():
+    torch.manual_seed(0)
+
+
+# --------------------------------------------------------------------------
+# Dense autoencoders
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "n_features, n_components, hidden",
+    [(6, 2, ()), (10, 3, (8,)), (10, 3, (8, 4)), (5, 7, (16, 2))],
+)
+def test_dense_shapes(n_features, n_components, hidden):
+    ae = build_autoencoder(n_features, n_components, hidden_layer_sizes=hidden)
+    assert isinstance(ae, Autoencoder)
+    sizes = [n_features, *hidden, n_components]
+    assert dense_shapes(ae.encoder) == list(itertools.pairwise(sizes))
+    assert dense_shapes(ae.decoder) == list(zip(sizes[::-1][:-1], sizes[::-1][1:]))
+    x = torch.randn(4, n_features)
+    x_pre, z = ae(x)
+    assert z.shape == (4, n_components)
+    assert x_pre.shape == (4, n_features)
+    assert ae.encode(x).shape == (4, n_components)
+    assert ae.decode(z).shape == (4, n_features)
+
+
+def test_linear_autoencoder_is_one_layer_each_way():
+    ae = build_autoencoder(6, 2, activation="identity")
+    assert [type(m) for m in ae.encoder] == [nn.Linear]
+    assert [type(m) for m in ae.decoder] == [nn.Linear]
+    assert n_params(ae) == (6 * 2 + 2) + (2 * 6 + 6)
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_activation_follows_each_hidden_layer(name):
+    ae = build_autoencoder(6, 2, hidden_layer_sizes=(5, 4), activation=name)
+    kind = ACTIVATIONS[name]
+    assert sum(type(m) is kind for m in ae.encoder) == 2
+    assert sum(type(m) is kind for m in ae.decoder) == 2
+    # None after the code layer or the output layer.
+    assert isinstance(ae.encoder[-1], nn.Linear)
+    assert isinstance(ae.decoder[-1], nn.Linear)
+
+
+@pytest.mark.parametrize(
+    "name, kind", [("identity", nn.Identity), ("sigmoid", nn.Sigmoid), ("tanh", nn.Tanh)]
+)
+def test_output_activation_applies_in_decode_not_forward(name, kind):
+    ae = build_autoencoder(6, 2, hidden_layer_sizes=(4,), output_activation=name)
+    assert type(ae.output) is kind
+    x = torch.randn(3, 6)
+    x_pre, z = ae(x)
+    torch.testing.assert_close(ae.decode(z), kind()(x_pre))
+
+
+def test_batch_norm_and_dropout_follow_each_hidden_layer():
+    ae = build_autoencoder(6, 2, hidden_layer_sizes=(5, 4), batch_norm=True, dropout=0.3)
+    for part in (ae.encoder, ae.decoder):
+        assert sum(isinstance(m, nn.BatchNorm1d) for m in part) == 2
+        drops = [m for m in part if isinstance(m, nn.Dropout)]
+        assert len(drops) == 2 and all(m.p == 0.3 for m in drops)
+    # Order in a block: linear, batch norm, activation, dropout.
+    assert [type(m) for m in ae.encoder[:4]] == [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Dropout]
+
+
+# --------------------------------------------------------------------------
+# Tied weights
+# --------------------------------------------------------------------------
+
+
+def test_tied_linear_parameters_and_output():
+    enc = nn.Linear(5, 2)
+    dec = TiedLinear(enc)
+    assert n_params(dec) == 5  # only the bias
+    assert [name for name, _ in dec.named_parameters()] == ["bias"]
+    assert "source" not in dict(dec.named_modules())  # not registered twice
+    z = torch.randn(3, 2)
+    torch.testing.assert_close(dec(z), z @ enc.weight + dec.bias)
+    # The weight is shared, not copied: changing the encoder changes the decoder.
+    with torch.no_grad():
+        enc.weight.mul_(2)
+    torch.testing.assert_close(dec(z), z @ enc.weight + dec.bias)
+
+
+def test_tied_linear_gradient_reaches_the_encoder_weight():
+    enc = nn.Linear(5, 2)
+    dec = TiedLinear(enc)
+    dec(torch.randn(3, 2)).square().sum().backward()
+    assert enc.weight.grad is not None
+    assert enc.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("hidden", [(), (8,), (8, 4)])
+def test_tied_autoencoder_has_fewer_parameters(hidden):
+    untied = build_autoencoder(10, 3, hidden_layer_sizes=hidden)
+    tied = build_autoencoder(10, 3, hidden_layer_sizes=hidden, tied_weights=True)
+    enc_weights = sum(m.weight.numel() for m in tied.encoder if isinstance(m, nn.Linear))
+    assert n_params(tied) == n_params(untied) - enc_weights
+    # Each decoder layer mirrors an encoder layer, last first.
+    encs = [m for m in tied.encoder if isinstance(m, nn.Linear)]
+    decs = [m for m in tied.decoder if isinstance(m, TiedLinear)]
+    assert all(d.source is e for d, e in zip(decs, encs[::-1]))
+    # The state dict holds each shared weight once.
+    assert not any(key.startswith("decoder") and key.endswith("weight")
+                   for key in tied.state_dict())
+    x_pre, z = tied(torch.randn(4, 10))
+    assert x_pre.shape == (4, 10) and z.shape == (4, 3)
+
+
+# --------------------------------------------------------------------------
+# Variational autoencoder
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hidden", [(), (8,)])
+def test_vae_shapes(hidden):
+    vae = build_autoencoder(7, 3, hidden_layer_sizes=hidden, variational=True, log_scale=-1.0)
+    assert isinstance(vae, VariationalAutoencoder)
+    assert dense_shapes(vae.encoder)[-1] == ((hidden or (7,))[-1], 6)  # means and log-variances
+    assert dense_shapes(vae.decoder)[0] == (3, (hidden or (7,))[-1])
+    assert vae.log_scale.item() == -1.0
+    x = torch.randn(5, 7)
+    x_pre, mu, logvar = vae(x)
+    assert x_pre.shape == (5, 7)
+    assert mu.shape == logvar.shape == (5, 3)
+    assert vae.encode(x).shape == (5, 3)
+    assert vae.decode(mu).shape == (5, 7)
+
+
+def test_vae_samples_in_training_and_uses_the_mean_in_eval():
+    vae = build_autoencoder(7, 3, hidden_layer_sizes=(8,), variational=True)
+    x = torch.randn(5, 7)
+    vae.eval()
+    x_pre, mu, _ = vae(x)
+    torch.testing.assert_close(x_pre, vae.decoder(mu))
+    torch.testing.assert_close(vae(x)[0], x_pre)
+    torch.testing.assert_close(vae.encode(x), mu)
+    vae.train()
+    assert not torch.allclose(vae(x)[0], vae(x)[0])
+
+
+def test_vae_log_variances_are_clamped():
+    vae = build_autoencoder(4, 2, variational=True)
+    with torch.no_grad():
+        vae.encoder[-1].bias[2:] = torch.tensor([1e4, -1e4])
+    _, logvar = vae.posterior(torch.zeros(3, 4))
+    assert (logvar[:, 0] == LOGVAR_MAX).all()
+    assert (logvar[:, 1] == LOGVAR_MIN).all()
+
+
+@pytest.mark.parametrize("kwargs", [{"tied_weights": True}, {"noise": "gaussian"}])
+def test_vae_refuses_tied_weights_and_noise(kwargs):
+    with pytest.raises(ValueError, match="variational"):
+        build_autoencoder(4, 2, variational=True, **kwargs)
+
+
+# --------------------------------------------------------------------------
+# Convolutional autoencoders
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "image_shape, channels, kernel_size",
+    [
+        ((1, 28, 28), (4, 8), 3),
+        ((1, 8, 8), (4,), 3),
+        ((3, 32, 32), (4, 8), 3),
+        ((2, 15, 9), (4, 8), 3),
+        ((2, 15, 9), (4, 8), 5),
+        ((1, 7, 7), (2, 3, 4), 3),
+        ((1, 1, 1), (2,), 3),
+        ((1, 10, 13), (4,), 4),
+    ],
+)
+@pytest.mark.parametrize("tied", [False, True])
+def test_conv_autoencoder_round_trips_the_image_shape(image_shape, channels, kernel_size, tied):
+    d = image_shape[0] * image_shape[1] * image_shape[2]
+    ae = build_autoencoder(
+        d, 3, hidden_layer_sizes=(8,), image_shape=image_shape, conv_channels=channels,
+        kernel_size=kernel_size, tied_weights=tied,
+    )
+    convs = [m for m in ae.encoder if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == list(channels)
+    assert all(c.stride == (2, 2) for c in convs)
+    ups = [m for m in ae.decoder if isinstance(m, (nn.ConvTranspose2d, TiedConvTranspose2d))]
+    assert len(ups) == len(channels)
+    if tied:
+        assert all(isinstance(u, TiedConvTranspose2d) for u in ups)
+        assert [u.source for u in ups] == convs[::-1]
+    x = torch.randn(2, d)
+    x_pre, z = ae.eval()(x)
+    assert z.shape == (2, 3)
+    assert x_pre.shape == (2, d)
+    assert ae.decode(z).shape == (2, d)
+
+
+def test_tied_conv_transpose_shares_the_kernel():
+    conv = nn.Conv2d(2, 4, 3, stride=2, padding=1)
+    up = TiedConvTranspose2d(conv, output_padding=1)
+    assert n_params(up) == 2  # one bias per output channel
+    h = torch.randn(1, 4, 5, 5)
+    ref = nn.functional.conv_transpose2d(h, conv.weight, up.bias, stride=2, padding=1,
+                                         output_padding=1)
+    torch.testing.assert_close(up(h), ref)
+    assert up(h).shape == (1, 2, 10, 10)
+
+
+def test_tied_conv_autoencoder_has_fewer_parameters():
+    kwargs = {"hidden_layer_sizes": (8,), "image_shape": (1, 8, 8), "conv_channels": (4, 8)}
+    untied = build_autoencoder(64, 2, **kwargs)
+    tied = build_autoencoder(64, 2, tied_weights=True, **kwargs)
+    assert n_params(tied) < n_params(untied)
+
+
+@pytest.mark.parametrize(
+    "size, n_layers, kernel_size, expected",
+    [
+        ((28, 28), 2, 3, [(28, 28), (14, 14), (7, 7)]),
+        ((15, 9), 2, 3, [(15, 9), (8, 5), (4, 3)]),
+        ((8, 8), 1, 5, [(8, 8), (4, 4)]),
+        ((1, 1), 2, 3, [(1, 1), (1, 1), (1, 1)]),
+    ],
+)
+def test_conv_output_shapes(size, n_layers, kernel_size, expected):
+    assert conv_output_shapes(*size, n_layers, kernel_size) == expected
+    # They are what the encoder's convolutions produce.
+    convs = [nn.Conv2d(1, 1, kernel_size, stride=2, padding=kernel_size // 2)
+             for _ in range(n_layers)]
+    h = torch.zeros(1, 1, *size)
+    for conv, shape in zip(convs, expected[1:]):
+        h = conv(h)
+        assert tuple(h.shape[-2:]) == shape
+
+
+# --------------------------------------------------------------------------
+# Corruption
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "masking", "salt_and_pepper"])
+def test_corruption_is_identity_in_eval_mode(kind):
+    layer = Corruption(kind, 0.5).eval()
+    x = torch.rand(50, 8)
+    assert layer(x) is x
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "masking", "salt_and_pepper"])
+def test_corruption_changes_input_in_train_mode_without_touching_it(kind):
+    layer = Corruption(kind, 0.5).train()
+    x = torch.rand(200, 8) * 0.8 + 0.1  # away from 0 and 1
+    before = x.clone()
+    out = layer(x)
+    assert torch.equal(x, before)  # not in place
+    assert out.shape == x.shape
+    assert not torch.equal(out, x)
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "masking", "salt_and_pepper"])
+def test_corruption_level_zero_is_identity(kind):
+    x = torch.rand(20, 4)
+    assert torch.equal(Corruption(kind, 0.0).train()(x), x)
+
+
+def test_gaussian_corruption_has_the_level_as_standard_deviation():
+    x = torch.zeros(20000, 4)
+    noise = Corruption("gaussian", 0.3).train()(x)
+    assert abs(float(noise.std()) - 0.3) < 0.01
+    assert abs(float(noise.mean())) < 0.01
+
+
+def test_masking_zeroes_the_level_fraction_and_keeps_the_rest():
+    x = torch.rand(20000, 4) + 1.0
+    out = Corruption("masking", 0.3).train()(x)
+    hit = out == 0
+    assert abs(float(hit.float().mean()) - 0.3) < 0.01
+    assert torch.equal(out[~hit], x[~hit])
+
+
+def test_salt_and_pepper_uses_per_feature_bounds():
+    low, high = torch.tensor([-1.0, 0.0, 5.0]), torch.tensor([1.0, 2.0, 9.0])
+    x = torch.full((20000, 3), 0.5)
+    out = Corruption("salt_and_pepper", 0.4, low=low, high=high).train()(x)
+    changed = out != x
+    assert abs(float(changed.float().mean()) - 0.4) < 0.01
+    for j in range(3):
+        values = out[changed[:, j], j]
+        assert set(values.unique().tolist()) == {low[j].item(), high[j].item()}
+        assert abs(float((values == high[j]).float().mean()) - 0.5) < 0.03
+
+
+def test_salt_and_pepper_defaults_to_zero_and_one():
+    out = Corruption("salt_and_pepper", 1.0).train()(torch.full((100, 2), 0.5))
+    assert set(out.unique().tolist()) == {0.0, 1.0}
+
+
+def test_corruption_buffers_follow_dtype_and_state_dict():
+    layer = Corruption("salt_and_pepper", 0.2, low=torch.zeros(3), high=torch.ones(3))
+    assert set(layer.state_dict()) == {"low", "high"}
+    assert layer.double().low.dtype == torch.float64
+
+
+def test_unknown_corruption_raises():
+    with pytest.raises(ValueError, match="corruption"):
+        Corruption("pink", 0.1)
+
+
+def test_build_autoencoder_without_noise_has_no_corruption():
+    assert build_autoencoder(6, 2).corruption is None
+
+
+@pytest.mark.parametrize("noise", ["gaussian", "masking", "salt_and_pepper"])
+def test_build_autoencoder_adds_the_corruption_layer(noise):
+    ae = build_autoencoder(
+        3, 2, noise=noise, noise_level=0.25, noise_low=[-1.0, 0.0, 5.0], noise_high=[1, 2, 9]
+    )
+    assert isinstance(ae.corruption, Corruption)
+    assert (ae.corruption.kind, ae.corruption.level) == (noise, 0.25)
+    torch.testing.assert_close(ae.corruption.low, torch.tensor([-1.0, 0.0, 5.0]))
+    torch.testing.assert_close(ae.corruption.high, torch.tensor([1.0, 2.0, 9.0]))
+
+
+def test_autoencoder_corrupts_only_in_training():
+    ae = build_autoencoder(6, 2, noise="masking", noise_level=0.9)
+    x = torch.rand(10, 6) + 1
+    ae.eval()
+    _x_pre, z = ae(x)
+    torch.testing.assert_close(z, ae.encode(x))
+    ae.train()
+    _, z_train = ae(x)
+    assert not torch.allclose(z_train, ae.encode(x))
+    # encode never corrupts, in either mode.
+    torch.testing.assert_close(ae.encode(x), ae.eval().encode(x))

@@ -1,0 +1,383 @@
+"""Spec for training and inference that survive faults.
+
+Ctrl-C mid-fit keeps the last completed epoch; a NaN/inf loss raises
+TrainingDivergedError and keeps the last good weights; max_grad_norm clips;
+long fits checkpoint and resume with skorch's Checkpoint; one fitted
+estimator serves many threads at once; and transform streams a memory-mapped
+array batch by batch without copying it.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose, assert_array_equal
+from skorch.callbacks import Callback, Checkpoint, GradientNormClipping, LoadInitState
+
+import skae._base
+from skae import AutoencoderTransformer, TrainingDivergedError, VAETransformer
+
+N_SAMPLES, N_FEATURES = 60, 16
+# 60 rows in batches of 16: 4 optimizer steps an epoch; tol=0 runs every epoch.
+FAST = dict(hidden_layer_sizes=(8,), batch_size=16, random_state=0, tol=0)
+ESTIMATORS = [AutoencoderTransformer, VAETransformer]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    # Models this small gain nothing from intra-op threads, which only
+    # spin-wait on a busy machine.
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n_threads)
+
+
+@pytest.fixture
+def X():
+    return np.random.RandomState(0).rand(N_SAMPLES, N_FEATURES)
+
+
+def weights(est):
+    return {k: v.detach().cpu().clone() for k, v in est.net_.module_.state_dict().items()}
+
+
+def assert_same_weights(a, b):
+    wa, wb = (weights(e) if hasattr(e, "net_") else e for e in (a, b))
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+
+
+class InterruptAt(Callback):
+    """Raise KeyboardInterrupt (what Ctrl-C does) in a batch of one epoch.
+
+    ``epoch`` counts from 1 within this training call.
+    """
+
+    def __init__(self, epoch, batch=2):
+        self.epoch = epoch
+        self.batch = batch
+
+    def on_train_begin(self, net, **kwargs):
+        self.target_ = len(net.history) + self.epoch
+        self.batches_ = 0
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if len(net.history) == self.target_:
+            self.batches_ += 1
+            if self.batches_ == self.batch:
+                raise KeyboardInterrupt
+
+
+class LearningRateAt(Callback):
+    """Set the optimizer's learning rate at the start of one epoch (once)."""
+
+    def __init__(self, epoch, lr):
+        self.epoch = epoch
+        self.lr = lr
+        self.done = False
+
+    def on_epoch_begin(self, net, **kwargs):
+        if not self.done and len(net.history) == self.epoch:
+            self.done = True
+            for group in net.optimizer_.param_groups:
+                group["lr"] = self.lr
+
+
+class InitialWeights(Callback):
+    def on_train_begin(self, net, **kwargs):
+        self.state = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
+
+
+# ------------------------------------------------------------------- Ctrl-C
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_ctrl_c_keeps_the_last_completed_epoch(Est, X):
+    est = Est(max_iter=5, callbacks=[InterruptAt(epoch=3)], **FAST)
+    with pytest.warns(RuntimeWarning, match=r"interrupted; kept the weights .* epoch \(2\)"):
+        est.fit(X)
+    reference = Est(max_iter=2, **FAST).fit(X)
+    assert est.n_iter_ == 2
+    assert len(est.net_.history) == 2
+    assert est.loss_curve_ == reference.loss_curve_
+    assert_same_weights(est, reference)
+    Z = est.transform(X)
+    assert Z.shape == (N_SAMPLES, 2) and np.isfinite(Z).all()
+    assert_array_equal(Z, reference.transform(X))
+    assert not est.net_.module_.training
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_ctrl_c_in_the_first_epoch_keeps_the_initial_weights(Est, X):
+    spy = InitialWeights()
+    est = Est(max_iter=3, callbacks=[spy, InterruptAt(epoch=1)], **FAST)
+    with pytest.warns(RuntimeWarning, match="interrupted"):
+        est.fit(X)
+    assert est.n_iter_ == 0 and est.loss_curve_ == []
+    assert_same_weights(est, spy.state)
+    assert np.isfinite(est.transform(X)).all()
+
+
+def test_ctrl_c_during_partial_fit_leaves_the_model_unchanged(X):
+    interrupt = InterruptAt(epoch=1)
+    interrupt.batch = 10**9  # armed below
+    est = AutoencoderTransformer(max_iter=2, callbacks=[interrupt], **FAST).fit(X)
+    before = weights(est)
+    interrupt.batch = 2
+    with pytest.warns(RuntimeWarning, match="interrupted"):
+        est.partial_fit(X)
+    assert est.n_iter_ == 2
+    assert_same_weights(est, before)
+
+
+# --------------------------------------------------------------- divergence
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_divergence_names_epoch_and_learning_rate_and_keeps_last_good_epoch(Est, X):
+    est = Est(max_iter=5, callbacks=[LearningRateAt(epoch=3, lr=1e30)], **FAST)
+    lr = est.get_params()["learning_rate_init"]
+    pattern = (rf"became (nan|inf) in epoch 3\..*learning_rate_init \(it is {lr:g}; "
+               rf"it was 1e\+30 when training diverged\)")
+    with pytest.raises(TrainingDivergedError, match=pattern):
+        est.fit(X)
+    reference = Est(max_iter=2, **FAST).fit(X)
+    assert est.n_iter_ == 2 and est.loss_curve_ == reference.loss_curve_
+    assert_same_weights(est, reference)
+    Z = est.transform(X)
+    assert np.isfinite(Z).all()
+    assert_array_equal(Z, reference.transform(X))
+    assert np.isfinite(est.score_samples(X)).all()
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+@pytest.mark.parametrize("params, scale, lr_text", [
+    (dict(learning_rate_init=1e8), 1.0, "1e\\+08"),
+    ({}, 1e30, None),
+])
+def test_divergence_in_the_first_epoch_keeps_the_initial_weights(Est, X, params, scale, lr_text):
+    spy = InitialWeights()
+    est = Est(max_iter=3, callbacks=[spy], **FAST, **params)
+    lr_text = lr_text or f"{est.learning_rate_init:g}"
+    with pytest.raises(TrainingDivergedError, match=rf"epoch 1\..*it is {lr_text}"):
+        est.fit(X * scale)
+    assert est.n_iter_ == 0
+    assert_same_weights(est, spy.state)
+    assert np.isfinite(est.transform(X)).all()
+
+
+def test_divergence_error_is_a_floating_point_error():
+    assert issubclass(TrainingDivergedError, FloatingPointError)
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_training_continues_after_a_divergence(Est, X):
+    bump = LearningRateAt(epoch=3, lr=1e30)
+    est = Est(max_iter=5, callbacks=[bump], **FAST)
+    with pytest.raises(TrainingDivergedError):
+        est.fit(X)
+    for group in est.net_.optimizer_.param_groups:
+        group["lr"] = est.learning_rate_init
+    est.partial_fit(X)
+    reference = Est(max_iter=2, **FAST).fit(X).partial_fit(X)
+    assert est.n_iter_ == 3
+    assert_same_weights(est, reference)
+
+
+# ----------------------------------------------------------- gradient clipping
+
+
+def test_max_grad_norm_adds_gradient_clipping(X):
+    est = AutoencoderTransformer(max_iter=1, max_grad_norm=0.25, **FAST).fit(X)
+    clipping = [cb for _, cb in est.net_.callbacks_ if isinstance(cb, GradientNormClipping)]
+    assert len(clipping) == 1 and clipping[0].gradient_clip_value == 0.25
+    unclipped = AutoencoderTransformer(max_iter=1, **FAST).fit(X)
+    assert not any(isinstance(cb, GradientNormClipping) for _, cb in unclipped.net_.callbacks_)
+
+
+def _distance_moved(est, X):
+    """Euclidean norm of the change of all weights in one fit."""
+    spy = InitialWeights()
+    est.set_params(callbacks=[spy]).fit(X)
+    return float(sum((v - spy.state[k]).square().sum() for k, v in weights(est).items())) ** 0.5
+
+
+def test_a_tiny_max_grad_norm_moves_the_weights_less(X):
+    # SGD, whose steps scale with the gradient (Adam's would not).
+    lr, max_norm = 0.1, 1e-3
+    kw = dict(FAST, optimizer="sgd", learning_rate_init=lr, max_iter=1)
+    free = _distance_moved(AutoencoderTransformer(**kw), X * 10)
+    clipped = _distance_moved(AutoencoderTransformer(max_grad_norm=max_norm, **kw), X * 10)
+    assert 0 < clipped < free / 100
+    # 4 steps, each of norm at most lr * max_norm * (1 + 0.9 + 0.9**2 + ...)
+    # with Nesterov momentum 0.9.
+    assert clipped <= 4 * lr * max_norm * 10 * (1 + 1e-6)
+
+
+# -------------------------------------------------- checkpointing and resuming
+
+
+def _checkpoint(dirname):
+    # f_pickle=None: params, optimizer, criterion and history files only.
+    return Checkpoint(dirname=dirname, monitor="train_loss_best", f_pickle=None)
+
+
+def test_checkpoint_writes_the_best_epoch(X, tmp_path):
+    est = AutoencoderTransformer(max_iter=3, callbacks=[_checkpoint(tmp_path)], **FAST).fit(X)
+    assert sorted(os.listdir(tmp_path)) == [
+        "criterion.pt", "history.json", "optimizer.pt", "params.pt"]
+    assert [row["event_cp"] for row in est.net_.history] == [True, True, True]
+
+
+def test_resume_by_loading_a_checkpoint_into_a_built_estimator(X, tmp_path):
+    original = AutoencoderTransformer(max_iter=3, callbacks=[_checkpoint(tmp_path)], **FAST)
+    original.fit(X)
+    # A new session: build the net with one partial_fit on a few rows, then
+    # load the checkpoint's weights, optimizer state and history into it.
+    resumed = AutoencoderTransformer(max_iter=3, **FAST).partial_fit(X[:16])
+    resumed.net_.load_params(checkpoint=_checkpoint(tmp_path))
+    assert_same_weights(resumed, original)
+    assert len(resumed.net_.history) == 3
+    assert_array_equal(resumed.transform(X), original.transform(X))
+    resumed.partial_fit(X)  # training goes on from epoch 3
+    assert resumed.n_iter_ == 4
+    assert resumed.loss_curve_[:3] == original.loss_curve_
+    assert resumed.loss_curve_[3] < resumed.loss_curve_[0]
+
+
+def test_resume_with_load_init_state(X, tmp_path):
+    # skorch's documented pattern: the same fit call trains from scratch the
+    # first time and resumes from the checkpoint when one exists.
+    def session(max_iter):
+        cp = _checkpoint(tmp_path)
+        est = AutoencoderTransformer(max_iter=max_iter, callbacks=[cp, LoadInitState(cp)], **FAST)
+        return est.fit(X)
+
+    first = session(3)
+    assert first.n_iter_ == 3
+    second = session(2)
+    assert second.n_iter_ == 5  # 3 epochs from the checkpoint, 2 more
+    assert second.loss_curve_[:3] == first.loss_curve_
+    assert second.loss_curve_[-1] < first.loss_curve_[0]
+
+
+def test_ctrl_c_in_the_first_resumed_epoch_keeps_the_checkpoint(X, tmp_path):
+    cp = _checkpoint(tmp_path)
+    saved = AutoencoderTransformer(max_iter=3, callbacks=[cp], **FAST).fit(X)
+    est = AutoencoderTransformer(
+        max_iter=2, callbacks=[LoadInitState(_checkpoint(tmp_path)), InterruptAt(epoch=1)],
+        **FAST,
+    )
+    with pytest.warns(RuntimeWarning, match="interrupted"):
+        est.fit(X)
+    assert est.n_iter_ == 3
+    assert_same_weights(est, saved)
+
+
+# ------------------------------------------------------------------- threads
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_concurrent_inference_equals_serial(Est, dtype, monkeypatch):
+    # 1000 rows in batches of 256: each call runs several batches, so the
+    # threads interleave inside the inference loop.
+    monkeypatch.setattr(skae._base, "INFERENCE_BATCH_SIZE", 256)
+    X = np.random.RandomState(1).rand(1000, N_FEATURES).astype(dtype)
+    est = Est(max_iter=1, **FAST).fit(X[:100])
+    methods = {
+        "transform": lambda: est.transform(X),
+        "inverse_transform": lambda: est.inverse_transform(est.transform(X)),
+        "score_samples": lambda: est.score_samples(X),
+    }
+    serial = {name: fn() for name, fn in methods.items()}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = [(name, pool.submit(fn)) for _ in range(4) for name, fn in methods.items()]
+        results = [(name, f.result()) for name, f in futures]
+    for name, result in results:
+        assert result.dtype == dtype
+        assert_array_equal(result, serial[name], err_msg=name)
+    assert not est.net_.module_.training
+
+
+# -------------------------------------------------------------------- memmap
+
+
+N_BIG, D_BIG = 200_000, 50  # 40 MB of float32
+
+
+@pytest.fixture(scope="module")
+def big_memmap(tmp_path_factory):
+    path = tmp_path_factory.mktemp("memmap") / "X.npy"
+    X = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(N_BIG, D_BIG))
+    rng = np.random.RandomState(0)
+    for start in range(0, N_BIG, 50_000):
+        X[start:start + 50_000] = rng.rand(50_000, D_BIG)
+    X.flush()
+    del X
+    return path
+
+
+def test_transform_of_a_memmap_equals_transform_in_memory(big_memmap):
+    X = np.load(big_memmap, mmap_mode="r")
+    est = AutoencoderTransformer(max_iter=1, **FAST).fit(X[:500])
+    Z = est.transform(X)
+    assert Z.shape == (N_BIG, 2) and Z.dtype == np.float32 and np.isfinite(Z).all()
+    batch = skae._base.INFERENCE_BATCH_SIZE
+    # A slice on batch boundaries runs the very same batches.
+    assert_array_equal(Z[batch:3 * batch], est.transform(np.array(X[batch:3 * batch])))
+    # Any other slice: same rows, other batch neighbours.
+    assert_allclose(Z[12_345:13_000], est.transform(np.array(X[12_345:13_000])),
+                    rtol=1e-5, atol=1e-6)
+    last = N_BIG // batch * batch  # the last, partial batch
+    assert_array_equal(Z[last:], est.transform(np.array(X[last:])))
+
+
+_PEAK_SCRIPT = textwrap.dedent("""
+    import sys
+    import numpy as np, torch
+    from skae import AutoencoderTransformer
+    torch.set_num_threads(1)
+
+    def kib(key):
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key):
+                    return int(line.split()[1])
+
+    X = np.load(sys.argv[1], mmap_mode="r")
+    est = AutoencoderTransformer(hidden_layer_sizes=(8,), max_iter=1, random_state=0)
+    est.fit(X[:500])
+    # Fault the file's pages in first: they are page cache shared with the
+    # file, not allocations, and would otherwise count towards the peak.
+    float(X.sum(dtype=np.float64))
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the peak resident set size (VmHWM)
+    base = kib("VmRSS")
+    Z = est.transform(X)
+    print(kib("VmHWM") - base, Z.nbytes // 1024)
+""")
+
+
+@pytest.mark.skipif(not os.access("/proc/self/clear_refs", os.W_OK),
+                    reason="needs Linux /proc/self/clear_refs to reset the peak RSS")
+def test_transform_of_a_memmap_does_not_copy_it(big_memmap):
+    """Peak resident memory of transform, measured in a fresh process.
+
+    tracemalloc would not see torch's allocations; the kernel's peak RSS
+    does. The input is 39 000 KiB: a single copy of it would show.
+    """
+    result = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, str(big_memmap)],
+                            check=False, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    extra_kib, output_kib = map(int, result.stdout.split())
+    input_kib = N_BIG * D_BIG * 4 // 1024
+    print(f"peak extra {extra_kib} KiB for {input_kib} KiB input, {output_kib} KiB output")
+    assert extra_kib < input_kib / 4
