@@ -32,6 +32,8 @@ default='auto'
         Size of the square convolution kernels.""",
     "optimizer": """optimizer : {'adam', 'adamw', 'sgd', 'lbfgs'} or torch optimizer class, \
 default='adam'
+        ``'adam'`` and ``'adamw'`` use torch's fused implementation where
+        the device supports it (same algorithm, fewer kernels per step).
         ``'sgd'`` uses Nesterov momentum 0.9. ``'lbfgs'`` trains full-batch
         with a strong-Wolfe line search (one optimizer step per epoch; no
         ``learning_rate_init`` or ``weight_decay``), good for small data.""",

@@ -14,7 +14,6 @@ documented extension points:
   :class:`RecordLossTerms`, :class:`ProgressBar`.
 """
 
-import copy
 import math
 import warnings
 
@@ -194,6 +193,17 @@ class AutoencoderNet(NeuralNet):
             optimizer._numel_cache = None
 
 
+def _clone(tree):
+    """Copy nested dicts and lists, cloning tensors (faster than deepcopy)."""
+    if isinstance(tree, torch.Tensor):
+        return tree.detach().clone()
+    if isinstance(tree, dict):
+        return {k: _clone(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_clone(v) for v in tree)
+    return tree
+
+
 class TrainingGuard(Callback):
     """Keep the last good weights; stop on divergence; survive Ctrl-C.
 
@@ -215,8 +225,8 @@ class TrainingGuard(Callback):
     # The snapshot lives only while training: device tensors kept afterwards
     # would be pickled with the estimator and tie it to that device.
     def _snapshot(self, net):
-        self.good_state_ = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
-        self.good_optimizer_state_ = copy.deepcopy(net.optimizer_.state_dict())
+        self.good_state_ = _clone(net.module_.state_dict())
+        self.good_optimizer_state_ = _clone(net.optimizer_.state_dict())
 
     def _restore(self, net):
         net.module_.load_state_dict(self.good_state_)
