@@ -36,7 +36,7 @@ $(VENV)/.stamp-%: setup.py pyproject.toml $(VENV)/.stamp-torch-$(TORCH_VERSION)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .hypothesis demo_output docs/_build \
-		docs/auto_examples docs/gen_modules
+		docs/auto_examples docs/gen_modules docs/sg_execution_times.rst
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
 distclean: clean

@@ -88,7 +88,7 @@ ATTRIBUTES = """net_ : AutoencoderNet
         Width of the fitted code.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of features seen during ``fit``, when ``X`` had string column
         names.
     loss_curve_ : list of float

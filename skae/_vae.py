@@ -230,7 +230,7 @@ class VAETransformer(BaseAutoencoder):
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, n_features_in_)
+        X_new : ndarray of shape (n_samples, ``n_features_in_``)
             The decoder's mean output for each draw (no likelihood noise
             added), in float64.
         """
