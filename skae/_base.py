@@ -209,7 +209,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if shard is not None:
             seed = broadcast_seed(seed, device)
         with seeded(seed, device):
-            if not keep:
+            if keep:
+                self._continue_with_current_params()
+            else:
                 self.net_ = self._build_net(X, device)
                 self.n_components_ = self.n_components
                 self._init_weights(X)
@@ -312,21 +314,48 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                     f"{X.shape[1]} features; rows must be flattened (C, H, W) images."
                 )
 
-    def _build_net(self, X, device):
-        output = self._output_activation()
+    def _architecture(self):
+        """The network's shape as parameters set it (no data-dependent values)."""
         image_shape = None if self.image_shape is None else tuple(int(v) for v in self.image_shape)
-        module_kwargs = dict(
-            n_features=X.shape[1],
+        return dict(
             n_components=self.n_components,
             hidden_layer_sizes=tuple(int(h) for h in self.hidden_layer_sizes),
             activation=self.activation,
-            output_activation=output,
+            output_activation=self._output_activation(),
             batch_norm=self.batch_norm,
             dropout=self.dropout,
             image_shape=image_shape,
             conv_channels=tuple(int(c) for c in self.conv_channels),
             kernel_size=self.kernel_size,
-            **self._module_kwargs(X),
+        )
+
+    def _continue_with_current_params(self):
+        """Warm start or partial_fit: apply changed settings, refuse a changed network.
+
+        As ``MLPRegressor`` does, a continued fit uses the current learning
+        rate and loss settings; parameters that shape the network cannot
+        change without a fresh fit.
+        """
+        changed = [
+            f"{name} ({getattr(self.net_, f'module__{name}')!r} -> {value!r})"
+            for name, value in self._architecture().items()
+            if getattr(self.net_, f"module__{name}") != value
+        ]
+        if changed:
+            raise ValueError(
+                "These parameters changed since the network was built: " + ", ".join(changed)
+                + ". Continue with the fitted values, or refit with warm_start=False."
+            )
+        if self._optimizer_name != "lbfgs":
+            self.net_.lr = self.learning_rate_init
+            for group in self.net_.optimizer_.param_groups:
+                group["lr"] = self.learning_rate_init
+        for name, value in self._criterion()[1].items():
+            setattr(self.net_.criterion_, name, value)
+
+    def _build_net(self, X, device):
+        module_kwargs = dict(
+            n_features=X.shape[1], **self._architecture(), **self._module_kwargs(X)
         )
         criterion, criterion_kwargs = self._criterion()
         optimizer = OPTIMIZERS[self.optimizer] if self._optimizer_name else self.optimizer

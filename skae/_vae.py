@@ -202,6 +202,12 @@ class VAETransformer(BaseAutoencoder):
             callbacks.append(("kl_warmup", KLWarmup(self.beta, self.kl_warmup)))
         return callbacks
 
+    def _continue_with_current_params(self):
+        super()._continue_with_current_params()
+        warmup = dict(self.net_.callbacks_).get("kl_warmup")
+        if warmup is not None:
+            warmup.beta = self.beta
+
     def _score_fn(self):
         draws = _qmc_draws(N_SCORE_DRAWS, self.n_components_)
         loss = self.loss

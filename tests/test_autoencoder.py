@@ -1406,3 +1406,30 @@ def test_denoising_autoencoder_reconstructs_clean_rows_from_masked_input():
     print(f"denoising: MSE from masked input, plain {errors[None]:.4f}, "
           f"denoising {errors['masking']:.4f}")
     assert errors["masking"] < 0.5 * errors[None]
+
+
+# ------------------------------------------------ continued fits and changed settings
+
+
+def test_warm_start_uses_the_current_learning_rate(X):
+    est = fast(warm_start=True).fit(X)
+    est.set_params(learning_rate_init=0.1).fit(X)
+    assert all(g["lr"] == 0.1 for g in est.net_.optimizer_.param_groups)
+
+
+def test_partial_fit_uses_the_current_loss_settings(X):
+    est = fast(sparsity=0.0).fit(X)
+    est.set_params(sparsity=0.5).partial_fit(X)
+    assert est.net_.criterion_.sparsity == 0.5
+
+
+@pytest.mark.parametrize("params", [dict(n_components=3), dict(hidden_layer_sizes=(5,)),
+                                    dict(activation="tanh")])
+def test_continuing_with_a_changed_network_is_refused(X, params):
+    est = fast(warm_start=True).fit(X)
+    est.set_params(**params)
+    name = next(iter(params))
+    with pytest.raises(ValueError, match=rf"{name} .*refit with warm_start=False"):
+        est.fit(X)
+    with pytest.raises(ValueError, match=name):
+        est.partial_fit(X)
