@@ -33,9 +33,9 @@ import argparse
 import tempfile
 from pathlib import Path
 
+import _common
 import numpy as np
 
-import _common
 from skae import AutoencoderTransformer
 
 NAME = "bench_streaming"

@@ -60,10 +60,10 @@ Fashion-MNIST from its ``fashion_mnist/`` subfolder.
 import json
 import time
 
+import _common
 import numpy as np
 from sklearn.decomposition import PCA
 
-import _common
 from skae import AutoencoderTransformer
 from skae.datasets import load_mnist
 

@@ -72,10 +72,10 @@ and ``.json`` (or ``--output-dir``).
 
 import time
 
+import _common
 import numpy as np
 import torch
 
-import _common
 from skae import VAETransformer
 from skae.datasets import load_mnist
 

@@ -8,8 +8,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from skorch.callbacks import EarlyStopping, GradientNormClipping
-from skorch.utils import noop
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -19,15 +17,17 @@ from sklearn.base import (
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from skorch.callbacks import EarlyStopping, GradientNormClipping
+from skorch.utils import noop
 
 from ._net import (
     AutoencoderNet,
-    TrainingDivergedError,
     BatchIterator,
     DataParallelSync,
     HoldOut,
     ProgressBar,
     TensorDataset,
+    TrainingDivergedError,
     TrainingGuard,
 )
 from .modules import ACTIVATIONS, build_autoencoder

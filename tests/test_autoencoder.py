@@ -114,20 +114,6 @@ class RecordInitialWeights(Callback):
         self.initial_ = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread(request):
-    """Tiny models run fastest on one thread, and a busy machine cannot stall them.
-
-    The slow quality tests keep torch's default.
-    """
-    if request.node.get_closest_marker("slow"):
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def X():

@@ -90,15 +90,6 @@ def fitted(request, digits):
     return fast(request.param).fit(digits)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny models and batches: threads cost more than they save, and on a
-    # busy machine their spin-waits make a 0.2 s fit take seconds.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 # --------------------------------------------------------------------------
 # The modules: the decoder returns exactly (C, H, W) for any size >= 4

@@ -62,15 +62,6 @@ ARCHITECTURES = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    # Models this small gain nothing from intra-op threads, which only
-    # spin-wait on a busy machine (LBFGS runs 50x slower on 2 shared cores).
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
-
 
 @pytest.fixture
 def X():

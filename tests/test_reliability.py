@@ -28,15 +28,6 @@ FAST = dict(hidden_layer_sizes=(8,), batch_size=16, random_state=0, tol=0)
 ESTIMATORS = [AutoencoderTransformer, VAETransformer]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    # Models this small gain nothing from intra-op threads, which only
-    # spin-wait on a busy machine.
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
-
 
 @pytest.fixture
 def X():

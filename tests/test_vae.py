@@ -31,7 +31,6 @@ import pytest
 import torch
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.stats import multivariate_normal
-from skorch.callbacks import Callback
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.exceptions import NotFittedError
@@ -39,6 +38,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.utils._param_validation import InvalidParameterError
+from skorch.callbacks import Callback
 from torch import nn
 
 from skae import AutoencoderTransformer, VAETransformer, interpolate
@@ -130,15 +130,6 @@ class RecordInitialWeights(Callback):
     def on_train_begin(self, net, **kwargs):
         self.initial_ = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    # The networks here are tiny: one thread is as fast as two, and far faster
-    # when other processes share the cores.
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
 
 
 @pytest.fixture(scope="module")
