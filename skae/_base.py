@@ -408,6 +408,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         )
         if self.verbose < 2:
             net.set_params(callbacks__print_log=None)
+        if not self.early_stopping:  # no validation data: skip its per-batch callback calls
+            net.set_params(callbacks__valid_loss=None)
         return net.initialize()
 
     # ------------------------------------------------------------ inference

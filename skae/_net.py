@@ -210,9 +210,10 @@ class TrainingGuard(Callback):
     - At the start of each epoch, the module's weights and the optimizer's
       state are copied (after every callback's ``on_train_begin``, so a
       checkpoint loaded by skorch's ``LoadInitState`` is what gets copied).
-    - A NaN or infinite batch loss restores both (the optimizer's moments
-      have seen the non-finite gradients) and raises
-      :class:`TrainingDivergedError` naming the epoch and learning rate.
+    - An epoch whose training or validation loss is NaN or infinite (any
+      of its batches was) restores both (the optimizer's moments have seen
+      the non-finite gradients) and raises :class:`TrainingDivergedError`
+      naming the epoch and learning rate.
     - skorch ends training quietly on ``KeyboardInterrupt``; when that
       happens mid-epoch, the half-trained weights are replaced by the last
       completed epoch's, the unfinished epoch is dropped from the history,
@@ -232,32 +233,41 @@ class TrainingGuard(Callback):
         net.module_.load_state_dict(self.good_state_)
         net.optimizer_.load_state_dict(self.good_optimizer_state_)
 
-    def on_batch_end(self, net, training=False, **kwargs):
-        prefix = "train" if training else "valid"
-        value = net.history[-1]["batches"][-1][prefix + "_loss"]
-        if not math.isfinite(value):
-            lr = net.optimizer_.param_groups[0]["lr"]  # before the rollback restores it
-            self.rollback(net)
-            at = "" if lr == net.lr else f"; it was {lr:g} when training diverged"
-            raise TrainingDivergedError(
-                f"Training diverged: the {prefix} loss became {value} in epoch "
-                f"{len(net.history) + 1}. The weights of the last completed epoch were "
-                f"kept. Lower learning_rate_init (it is {net.lr:g}{at}), scale the data "
-                f"(e.g. StandardScaler), or clip gradients with max_grad_norm."
-            )
+    def on_epoch_end(self, net, **kwargs):
+        # The epoch's losses are means of its batch losses, so one non-finite
+        # batch shows here; checking once per epoch keeps the batch loop lean,
+        # and the rollback target (this epoch's start) is the same.
+        row = net.history[-1]
+        for prefix in ("train", "valid"):
+            value = row.get(prefix + "_loss")
+            if value is not None and not math.isfinite(value):
+                self._diverged(net, prefix, value)
 
-    def rollback(self, net):
-        """Restore the last completed epoch's weights and drop a partial epoch.
+    def _diverged(self, net, prefix, value):
+        lr = net.optimizer_.param_groups[0]["lr"]  # before the rollback restores it
+        self.rollback(net, drop_epoch=True)
+        at = "" if lr == net.lr else f"; it was {lr:g} when training diverged"
+        raise TrainingDivergedError(
+            f"Training diverged: the {prefix} loss became {value} in epoch "
+            f"{len(net.history) + 1}. The weights of the last completed epoch were "
+            f"kept. Lower learning_rate_init (it is {net.lr:g}{at}), scale the data "
+            f"(e.g. StandardScaler), or clip gradients with max_grad_norm."
+        )
 
-        Returns whether there was a partial epoch to drop.
+    def rollback(self, net, drop_epoch=False):
+        """Restore the weights from the start of the current epoch, if unfinished.
+
+        The current epoch is dropped from the history when it did not finish
+        (no ``train_loss`` yet) or when ``drop_epoch`` says so. Returns whether
+        it was dropped.
         """
-        partial = bool(net.history) and "train_loss" not in net.history[-1]
-        if partial and hasattr(self, "good_state_"):
+        drop = bool(net.history) and (drop_epoch or "train_loss" not in net.history[-1])
+        if drop and hasattr(self, "good_state_"):
             self._restore(net)
             del net.history[-1]
         self.__dict__.pop("good_state_", None)
         self.__dict__.pop("good_optimizer_state_", None)
-        return partial
+        return drop
 
     def on_train_end(self, net, **kwargs):
         if self.rollback(net):
