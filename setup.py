@@ -13,7 +13,8 @@ README = HERE / "README.md"
 DASK = ["dask[array]>=2025.1.0", "dask-ml>=2025.1.0"]
 DISTRIBUTED = ["dask[array]>=2025.1.0", "distributed>=2025.1.0"]
 # The test extra includes the optional engines so CI exercises every path.
-TEST = ["pytest>=7", "pytest-xdist", "hypothesis>=6", "matplotlib>=3.6", *DASK, *DISTRIBUTED]
+TEST = ["pytest>=7", "pytest-xdist", "hypothesis>=6", "matplotlib>=3.6", "numpydoc>=1.6",
+        *DASK, *DISTRIBUTED]
 DOCS = ["sphinx>=7", "numpydoc>=1.6", "sphinx-gallery>=0.17", "pydata-sphinx-theme>=0.15",
         "myst-parser>=2", "matplotlib>=3.6"]
 BENCH = ["pyod>=2", "matplotlib>=3.6"]
