@@ -219,11 +219,11 @@ def test_loading_does_not_touch_the_global_torch_generator(X, tmp_path):
     assert torch.equal(torch.rand(3), expected)
 
 
-def test_module_docstring_examples_run(monkeypatch):
-    # The examples import save and load from skae; expose them there until
-    # skae/__init__.py does (a no-op afterwards).
-    monkeypatch.setattr(skae, "save", save, raising=False)
-    monkeypatch.setattr(skae, "load", load, raising=False)
+def test_save_and_load_are_the_public_functions():
+    assert skae.save is save and skae.load is load
+
+
+def test_module_docstring_examples_run():
     result = doctest.testmod(skae._persistence, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 10
     assert result.failed == 0
@@ -702,3 +702,11 @@ def test_pickled_lbfgs_estimator_keeps_training(X):
     twin.partial_fit(X)
     assert twin.n_iter_ == 3
     assert_array_equal(twin.transform(X), est.transform(X))
+
+
+def test_saved_file_has_the_permissions_of_a_normal_file(X, tmp_path):
+    umask = os.umask(0)
+    os.umask(umask)
+    path = tmp_path / "model.safetensors"
+    save(make("dense").fit(X), path)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
