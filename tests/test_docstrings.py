@@ -193,5 +193,6 @@ def test_gallery_example_runs(example, tmp_path, monkeypatch):
     monkeypatch.setattr(plt, "show", lambda *args, **kwargs: None)
     try:
         runpy.run_path(os.fspath(example), run_name="__main__")
+        assert plt.get_fignums(), f"{example.name} drew no figure"
     finally:
         plt.close("all")

@@ -259,9 +259,10 @@ def test_random_state_instance_is_not_stored(X, tmp_path):
 def test_no_warning_without_callbacks(X, tmp_path):
     est = make("dense").fit(X)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error")  # any warning fails the test
         save(est, tmp_path / "m.safetensors")
-        load(tmp_path / "m.safetensors")
+        loaded = load(tmp_path / "m.safetensors")
+    assert loaded.n_iter_ == est.n_iter_
 
 
 # ------------------------------------------------------------------ save errors
