@@ -169,7 +169,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self : object
             The fitted estimator.
         """
-        self._train(X, epochs=self.max_iter, keep=self.warm_start and self._is_fitted())
+        self._train(X, epochs=self.max_iter, keep=self.warm_start and self.__sklearn_is_fitted__())
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -191,11 +191,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self : object
             The estimator.
         """
-        self._train(X, epochs=1, keep=self._is_fitted())
+        self._train(X, epochs=1, keep=self.__sklearn_is_fitted__())
         return self
-
-    def _is_fitted(self):
-        return hasattr(self, "net_")
 
     def _train(self, X, epochs, keep):
         if not keep:
@@ -242,7 +239,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.n_iter_ = len(rows)
         self.loss_curve_ = [row["train_loss"] for row in rows]
         self.validation_loss_curve_ = (
-            [row["valid_loss"] for row in rows] if self.early_stopping else None
+            [row.get("valid_loss") for row in rows] if self.early_stopping else None
         )
 
     def __sklearn_is_fitted__(self):
