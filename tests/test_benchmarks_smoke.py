@@ -98,7 +98,7 @@ def test_bench_gpu(tmp_path):
         "--max-rows", "500", "--rows", "3000", "--batch-sizes", "64", "256")
     rows = load_results(tmp_path, "bench_gpu")
     assert {(r["section"], r["contender"]) for r in rows} == {
-        ("fit", "skae"), ("fit", "torch loop"),
+        ("fit", "skae"), ("fit", "torch loop"), ("fit", "torch loop (fused Adam)"),
         ("transform", "skae"), ("transform", "torch loop"), ("transform", "torch resident")}
     assert_positive(rows, "seconds", "samples_per_s", "vs_torch")
 
