@@ -59,7 +59,7 @@ def resolve_device(device):
             f"device={str(device)!r} was requested but CUDA is not available "
             "(torch.cuda.is_available() is False). Use device='cpu' or device='auto'."
         )
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
         raise ValueError(
             f"device={str(device)!r} was requested but only {torch.cuda.device_count()} "
             "CUDA device(s) are visible."

@@ -99,8 +99,9 @@ class VAETransformer(BaseAutoencoder):
     with ``beta=1`` whatever ``beta`` was trained with: the analytic KL
     term plus the reconstruction term averaged over 64 fixed quasi-random
     (scrambled Sobol) posterior draws shared by all rows, so it is
-    deterministic and independent of batch composition. The skorch history ``net_.history`` records the epoch
-    means of the reconstruction and KL terms as ``train_reconstruction``
+    deterministic and independent of batch composition. The skorch history
+    ``net_.history`` records the epoch means of the reconstruction and KL
+    terms as ``train_reconstruction``
     and ``train_kl`` (``valid_*`` with early stopping), and ``kl_weight``
     with ``kl_warmup``; ``loss_curve_`` holds the total.
 

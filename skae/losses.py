@@ -150,7 +150,8 @@ def negative_log_likelihood(x_pre, x, loss="mse", log_scale=None, output=None):
     Examples
     --------
     >>> import torch
-    >>> nll = negative_log_likelihood(torch.zeros(1, 2), torch.zeros(1, 2), log_scale=torch.tensor(0.))
+    >>> zeros = torch.zeros(1, 2)
+    >>> nll = negative_log_likelihood(zeros, zeros, log_scale=torch.tensor(0.0))
     >>> round(float(nll), 4)  # 2 * 0.5 * log(2 pi)
     1.8379
     """

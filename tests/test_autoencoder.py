@@ -114,7 +114,6 @@ class RecordInitialWeights(Callback):
         self.initial_ = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
 
 
-
 @pytest.fixture(scope="module")
 def X():
     X = make_data()

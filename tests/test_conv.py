@@ -90,7 +90,6 @@ def fitted(request, digits):
     return fast(request.param).fit(digits)
 
 
-
 # --------------------------------------------------------------------------
 # The modules: the decoder returns exactly (C, H, W) for any size >= 4
 # --------------------------------------------------------------------------

@@ -193,7 +193,6 @@ def test_ranks_at_batch_b_equal_one_process_at_world_size_times_b(ranks):
     assert_allclose(rank0["autoencoder/weights"], _weights(one_process), rtol=1e-4, atol=1e-6)
 
 
-
 def test_a_model_trained_data_parallel_trains_on_alone(ranks, launch_dir):
     # Saved on rank 0, loaded in an ordinary process (no process group).
     with open(launch_dir / "autoencoder.pkl", "rb") as f:

@@ -34,7 +34,6 @@ FUZZ = settings(
 )
 
 
-
 # ----------------------------------------------------------------- strategies
 
 NUMERIC_DTYPES = ["float32", "float64", "int64", "int32", "uint8", "bool"]

@@ -62,7 +62,6 @@ ARCHITECTURES = {
 }
 
 
-
 @pytest.fixture
 def X():
     return np.random.RandomState(0).rand(N_SAMPLES, N_FEATURES)

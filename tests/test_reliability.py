@@ -28,7 +28,6 @@ FAST = dict(hidden_layer_sizes=(8,), batch_size=16, random_state=0, tol=0)
 ESTIMATORS = [AutoencoderTransformer, VAETransformer]
 
 
-
 @pytest.fixture
 def X():
     return np.random.RandomState(0).rand(N_SAMPLES, N_FEATURES)
