@@ -213,24 +213,16 @@ def run(ks, seed, quick, log=print):
 def plot_latent_2d(fitted, names, X_test, y_test, path):
     import matplotlib.pyplot as plt
 
+    from .plotting import plot_latent_space
+
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4.4), squeeze=False)
-    cmap = plt.get_cmap("tab10")
-    for ax, name in zip(axes[0], names):
-        Z = fitted[name, 2].transform(X_test)
-        for digit in range(10):
-            mask = y_test == digit
-            ax.scatter(Z[mask, 0], Z[mask, 1], s=9, color=cmap(digit), label=str(digit),
-                       alpha=0.8, linewidths=0)
+    for i, (ax, name) in enumerate(zip(axes[0], names)):
+        plot_latent_space(fitted[name, 2], X_test, y_test, ax=ax, s=9, alpha=0.8)
         ax.set_title(name)
-        ax.set_xlabel("latent 1")
-        ax.set_ylabel("latent 2")
-        ax.set_xticks([])
-        ax.set_yticks([])
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, title="digit", loc="center right", markerscale=2.5,
-               frameon=False)
+        if i < len(names) - 1:  # one legend, right of the last panel
+            ax.get_legend().remove()
     fig.suptitle("2-D latent spaces of the held-out digits (k=2)")
-    fig.tight_layout(rect=(0, 0, 0.93, 1))
+    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -264,7 +256,7 @@ def plot_reconstructions(fitted, names, k, X_test, y_test, path):
 
 
 def make_figures(fitted, ks, data, output):
-    """Write the two PNGs; returns their paths, or None without matplotlib."""
+    """Write the PNGs; returns their paths, or None without matplotlib."""
     try:
         import matplotlib
     except ImportError:
@@ -282,19 +274,19 @@ def make_figures(fitted, ks, data, output):
     vaes = [name for name in names if isinstance(fitted[name, k], VAETransformer)]
     if vaes:
         paths.append(output / "vae_samples.png")
-        plot_samples(fitted[vaes[0], k], vaes[0], k, paths[-1])
+        plot_vae_samples(fitted[vaes[0], k], vaes[0], k, paths[-1])
     return paths
 
 
-def plot_samples(vae, name, k, path, n_rows=4, n_cols=10):
+def plot_vae_samples(vae, name, k, path, n=36):
     import matplotlib.pyplot as plt
 
-    images = np.clip(vae.sample(n_rows * n_cols, random_state=0), 0, 1)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(n_cols * 0.9, n_rows * 0.9 + 0.5))
-    for ax, image in zip(axes.ravel(), images):
-        ax.imshow(image.reshape(8, 8), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
-        ax.set_axis_off()
-    fig.suptitle(f"{name}, k={k}: digits decoded from codes drawn from the prior N(0, I)")
+    from .plotting import plot_samples
+
+    fig, ax = plt.subplots(figsize=(6, 6.3))
+    plot_samples(vae, n=n, image_shape=(8, 8), random_state=0, ax=ax,
+                 cmap="gray_r", vmin=0, vmax=1)
+    ax.set_title(f"{name}, k={k}: digits decoded from\ncodes drawn from the prior N(0, I)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
