@@ -250,9 +250,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     @staticmethod
     def _to_device(X, device):
-        # One float32 copy of X (the caller's array is never touched), moved
-        # to the device once when it fits there; else batches move one by one.
-        X = torch.from_numpy(np.array(X, dtype=np.float32, order="C"))
+        # X as one float32 tensor, moved to the device once when it fits there
+        # (else batches move one by one). Training only reads it, so C-ordered
+        # float32 input is used in place on the CPU: no full copy.
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        X = torch.from_numpy(X if X.flags.writeable else X.copy())
         if device.type != "cpu":
             try:
                 return X.to(device)
