@@ -3,6 +3,7 @@
 from ._autoencoder import AutoencoderTransformer
 from ._net import TrainingDivergedError
 from ._persistence import load, save
+from ._scoring import make_reconstruction_scorer
 from ._vae import VAETransformer, interpolate
 from ._version import __version__
 
@@ -12,6 +13,7 @@ __all__ = [
     "VAETransformer",
     "interpolate",
     "load",
+    "make_reconstruction_scorer",
     "save",
     "__version__",
 ]

@@ -175,7 +175,7 @@ class AutoencoderTransformer(BaseAutoencoder):
                 f"[0, 1], got {self.noise_level}."
             )
         if self.init == "pca":
-            if len(self.hidden_layer_sizes) or self.image_shape is not None:
+            if self._architecture()["hidden_layer_sizes"] or self.image_shape is not None:
                 raise ValueError(
                     "init='pca' initialises a linear autoencoder: it needs "
                     "hidden_layer_sizes=() and image_shape=None."
@@ -200,6 +200,11 @@ class AutoencoderTransformer(BaseAutoencoder):
             if not self.tied_weights:
                 decoder.weight.copy_(axes.T)
             decoder.bias.copy_(mean)
+
+    def _keeps_better_start(self):
+        # PCA's solution is the optimum of a linear MSE autoencoder; a fit
+        # that drifts from it (e.g. Adam's first steps on wide data) reverts.
+        return self.init == "pca"
 
     def _module_kwargs(self, X):
         kwargs = {"tied_weights": self.tied_weights}

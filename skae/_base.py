@@ -2,6 +2,7 @@
 
 import copy
 import math
+import warnings
 from contextlib import contextmanager
 from functools import lru_cache
 from numbers import Integral, Real
@@ -14,23 +15,26 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
-from skorch.callbacks import EarlyStopping, GradientNormClipping
+from skorch.callbacks import GradientNormClipping
 from skorch.utils import noop
 
 from ._net import (
     AutoencoderNet,
     BatchIterator,
     DataParallelSync,
+    EarlyStopping,
     HoldOut,
     ProgressBar,
     TensorDataset,
     TrainingDivergedError,
     TrainingGuard,
 )
-from .modules import ACTIVATIONS, build_autoencoder
+from .losses import reconstruction_error
+from .modules import ACTIVATIONS, build_autoencoder, init_parameters, set_generator
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -97,17 +101,43 @@ def fused_adam_supported(device_type):
     return True
 
 
+# A fit whose training reconstruction error ends this many times above the
+# error it started from (and above the column means') has blown up.
+DIVERGENCE_FACTOR = 10.0
+
+
 @contextmanager
-def seeded(seed, device):
-    """Run a block with torch's generators forked and seeded (CPU, and GPU if used)."""
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices, device_type="cuda"):
-        torch.manual_seed(seed)
+def drawing_from(net, generator):
+    """Route every random draw of a training call through ``generator``.
+
+    Shuffling, the early-stopping hold-out, input corruption, dropout and
+    the VAE's reparameterisation then use the fit's own stream, never
+    torch's process-wide generator, so fits in concurrent threads cannot
+    disturb each other.
+    """
+    set_generator(net.module_, generator)
+    net.iterator_train__generator = generator
+    if isinstance(net.train_split, HoldOut):
+        net.train_split.generator = generator
+    try:
         yield
+    finally:  # the generator is not part of the model: never pickle it
+        set_generator(net.module_, None)
+        net.iterator_train__generator = None
+        if isinstance(net.train_split, HoldOut):
+            net.train_split.generator = None
+
+
+def _validation_monitor(callback):
+    """The ``valid_*`` history key a skorch callback monitors, if any."""
+    monitor = getattr(callback, "monitor", None)
+    if isinstance(monitor, str) and monitor.startswith("valid"):
+        return monitor
+    return None
 
 
 def _check_positive_ints(name, values, allow_empty=True):
-    values = tuple(values)
+    values = (values,) if isinstance(values, Integral) else tuple(values)
     if (not allow_empty and not values) or not all(
         isinstance(v, Integral) and not isinstance(v, bool) and v > 0 for v in values
     ):
@@ -126,7 +156,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "hidden_layer_sizes": ["array-like"],
+        "hidden_layer_sizes": [Interval(Integral, 1, None, closed="left"), "array-like"],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "output_activation": [StrOptions({"auto", "identity", "sigmoid", "tanh"})],
         "batch_norm": ["boolean"],
@@ -169,7 +199,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self : object
             The fitted estimator.
         """
-        self._train(X, epochs=self.max_iter, keep=self.warm_start and self.__sklearn_is_fitted__())
+        self._train(X, epochs=self.max_iter, keep=self.warm_start and self.__sklearn_is_fitted__(),
+                    check=True)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -194,7 +225,12 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self._train(X, epochs=1, keep=self.__sklearn_is_fitted__())
         return self
 
-    def _train(self, X, epochs, keep):
+    def _train(self, X, epochs, keep, check=False):
+        """Build (or keep) the net and train it for up to ``epochs`` epochs.
+
+        With ``check`` (``fit``, not ``partial_fit``), the result is checked
+        afterwards: see :meth:`_check_fit`.
+        """
         if not keep:
             self.__dict__.pop("net_", None)  # a refit that fails leaves no stale model
         X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=not keep)
@@ -205,34 +241,118 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         shard = data_parallel_shard()
         if shard is not None:
             seed = broadcast_seed(seed, device)
-        with seeded(seed, device):
-            if keep:
-                self._continue_with_current_params()
-            else:
-                self.net_ = self._build_net(X, device)
-                self.n_components_ = self.n_components
-                self._init_weights(X)
-            # The process group of this call, not of the first: a model trained
-            # data-parallel trains on alone, and the reverse. (A plain attribute:
-            # skorch 1.4's set_params rejects iterator params on an initialised net.)
-            self.net_.iterator_train__shard = shard
-            self.net_.max_epochs = epochs
-            self.net_.batch_size = len(X) if self._optimizer_name == "lbfgs" \
-                else min(self.batch_size, len(X))
-            try:
+        # Every draw of this call comes from its own generator (thread-safe).
+        generator = torch.Generator(device=device).manual_seed(seed)
+        if keep:
+            self._continue_with_current_params()
+        else:
+            self.net_ = self._build_net(X, device)
+            init_parameters(self.net_.module_, generator)
+            self.n_components_ = self.n_components
+            self._init_weights(X)
+        start = self._reconstruction_errors(X).mean() if check else None
+        start_state = copy.deepcopy(self.net_.module_.state_dict()) \
+            if check and self._keeps_better_start() else None
+        # The process group of this call, not of the first: a model trained
+        # data-parallel trains on alone, and the reverse. (A plain attribute:
+        # skorch 1.4's set_params rejects iterator params on an initialised net.)
+        self.net_.iterator_train__shard = shard
+        self.net_.max_epochs = epochs
+        self.net_.batch_size = len(X) if self._optimizer_name == "lbfgs" \
+            else min(self.batch_size, len(X))
+        guard = dict(self.net_.callbacks_)["training_guard"]
+        try:
+            with drawing_from(self.net_, generator):
                 self.net_.partial_fit(TensorDataset(self._to_device(X, device)))
-            except TrainingDivergedError:
-                raise  # the net keeps the last completed epoch's weights
-            except BaseException:
-                if keep:
-                    dict(self.net_.callbacks_)["training_guard"].rollback(self.net_)
-                else:
-                    del self.net_
-                raise
-            finally:
-                if hasattr(self, "net_"):
-                    self.net_.module_.eval()
-                    self._record_history()
+        except TrainingDivergedError:
+            raise  # the net keeps the last completed epoch's weights
+        except BaseException:
+            if keep:
+                guard.rollback(self.net_)
+            else:
+                del self.net_
+            raise
+        finally:
+            if hasattr(self, "net_"):
+                self.net_.module_.eval()
+                self._record_history()
+        if not keep and guard.resumed_epochs_:
+            warnings.warn(
+                f"fit() resumed from a checkpoint of {guard.resumed_epochs_} epoch(s) that a "
+                "callback (e.g. skorch's LoadInitState) loaded when training began. Under "
+                "cross-validation or a search, every clone shares the callback's settings and "
+                "so resumes from the same checkpoint, trained on other folds' rows: use such "
+                "callbacks only for a single fit (see 'Persistence and safety' in the docs).",
+                UserWarning,
+                stacklevel=4,
+            )
+        if check and not guard.interrupted_:
+            self._check_fit(X, start, start_state, epochs)
+
+    def _reconstruction_errors(self, X):
+        """Per-row reconstruction error of ``X`` through the codes, in the loss's units."""
+        loss = self.loss
+        return self._batched(
+            X, lambda m, xb: reconstruction_error(m.decoder(m.encode(xb)), xb, loss, m.output)
+        )
+
+    def _baseline_errors(self, X):
+        """Per-row error of reconstructing every row by the column means."""
+        mean = torch.as_tensor(X.mean(axis=0))
+        pre = torch.logit(mean, eps=1e-7) if self.loss == "bce" else mean
+        loss = self.loss
+        return self._batched(X, lambda m, xb: reconstruction_error(
+            pre.to(xb).expand_as(xb), xb, loss))
+
+    def _keeps_better_start(self):
+        """Whether a fit ending worse than its start reverts to the start."""
+        return False
+
+    def _check_fit(self, X, start, start_state, epochs):
+        """Refuse a blown-up fit and warn about one that learned nothing or stopped early.
+
+        Compares the training data's reconstruction error after the fit with
+        its error before (``start``) and with that of the column means: a
+        fit that ended more than ``DIVERGENCE_FACTOR`` times worse than it
+        started and worse than the means raises
+        :class:`TrainingDivergedError`; one that merely ends worse than the
+        means gets a ``ConvergenceWarning``. ``max_iter`` epochs without the
+        ``tol`` rule stopping the fit also warn, as in ``MLPRegressor``.
+        """
+        end = self._reconstruction_errors(X).mean()
+        if start_state is not None and end > start:
+            self.net_.module_.load_state_dict(start_state)
+            end = start
+        baseline = self._baseline_errors(X).mean()
+        lr = f"learning_rate_init (it is {self.learning_rate_init:g})"
+        if end > baseline and (end > DIVERGENCE_FACTOR * start or not np.isfinite(end)):
+            raise TrainingDivergedError(
+                f"Training diverged: the training data's reconstruction error went from "
+                f"{start:.4g} to {end:.4g} (predicting each column's mean gives "
+                f"{baseline:.4g}). Lower {lr}, scale the data (e.g. StandardScaler), or "
+                "clip gradients with max_grad_norm."
+            )
+        if end > baseline:
+            warnings.warn(
+                f"The fitted model reconstructs its training data worse than predicting "
+                f"each column's mean (error {end:.4g} vs {baseline:.4g}): it has learned "
+                f"nothing useful. Scale the data (e.g. StandardScaler), lower {lr}, or "
+                "train longer (max_iter).",
+                ConvergenceWarning,
+                stacklevel=5,
+            )
+        callbacks = dict(self.net_.callbacks_)
+        stopper = callbacks.get("early_stopping")
+        if stopper is not None and stopper.misses_ < stopper.patience \
+                and callbacks["training_guard"].epochs_run_ == epochs:
+            warnings.warn(
+                f"max_iter={self.max_iter} epochs ended the fit before the loss stopped "
+                f"improving by tol={self.tol:g} (relative) for n_iter_no_change="
+                f"{self.n_iter_no_change} epochs: it has not converged. Raise max_iter, "
+                "or set tol=0 to train exactly max_iter epochs without this warning.",
+                ConvergenceWarning,
+                stacklevel=5,
+            )
 
     def _record_history(self):
         rows = [row for row in self.net_.history if "train_loss" in row]
@@ -292,8 +412,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                                 if self.early_stopping else 0)
             if n_train < 2 or (self.batch_size == 1 and self._optimizer_name != "lbfgs"):
                 raise ValueError(
-                    f"batch_norm=True needs at least 2 rows per training batch; got "
-                    f"{n_train} training row(s) and batch_size={self.batch_size}."
+                    f"batch_norm=True needs at least 2 rows per training batch; X has "
+                    f"{len(X)} sample(s), {n_train} of them for training, and "
+                    f"batch_size={self.batch_size}."
                 )
         if self.loss == "bce" and (X.min() < 0 or X.max() > 1):
             raise ValueError(
@@ -318,7 +439,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         image_shape = None if self.image_shape is None else tuple(int(v) for v in self.image_shape)
         return dict(
             n_components=self.n_components,
-            hidden_layer_sizes=tuple(int(h) for h in self.hidden_layer_sizes),
+            hidden_layer_sizes=_check_positive_ints("hidden_layer_sizes",
+                                                    self.hidden_layer_sizes),
             activation=self.activation,
             output_activation=self._output_activation(),
             batch_norm=self.batch_norm,
@@ -374,6 +496,18 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if self.max_grad_norm is not None:
             callbacks.append(("gradient_clipping", GradientNormClipping(self.max_grad_norm)))
         callbacks += list(self.callbacks or ())
+        if not self.early_stopping:
+            for item in self.callbacks or ():
+                name, callback = item if isinstance(item, tuple) else (type(item).__name__, item)
+                monitor = _validation_monitor(callback)
+                if monitor is not None:
+                    raise ValueError(
+                        f"Callback {name} monitors {monitor!r}, but there is no validation "
+                        "data: skae holds out validation rows only with early_stopping=True "
+                        "(validation_fraction sets their share). Set early_stopping=True, or "
+                        "monitor the training loss instead ('train_loss', or "
+                        "'train_loss_best' for Checkpoint)."
+                    )
         if self.verbose == 1:
             callbacks.append(("progress_bar", ProgressBar()))
         if self.early_stopping or self.tol > 0:
@@ -510,7 +644,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def score(self, X, y=None):
         """Mean of :meth:`score_samples`; higher is better.
 
-        ``GridSearchCV`` uses it when no ``scoring`` is given.
+        ``GridSearchCV`` uses it when no ``scoring`` is given. It is in the
+        units of the estimator's own ``loss`` (nats of the ELBO for a VAE),
+        so it ranks models trained with the same loss only: to compare
+        different losses, or a skae model with ``PCA``, pass
+        ``scoring=skae.make_reconstruction_scorer()``.
 
         Parameters
         ----------

@@ -20,6 +20,7 @@ import warnings
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
+from skorch.callbacks import EarlyStopping as _SkorchEarlyStopping
 from torch import nn
 
 from .losses import kl_normal, negative_log_likelihood, reconstruction_error, sparsity_penalty
@@ -61,8 +62,9 @@ class TensorDataset(torch.utils.data.Dataset):
 class BatchIterator:
     """Yield ``(X_batch, None)`` slices of a :class:`TensorDataset`.
 
-    Shuffling draws one permutation per epoch from torch's global generator
-    (seeded by the estimator) and gathers each batch with ``index_select``,
+    Shuffling draws one permutation per epoch from ``generator`` (the
+    estimator's, seeded by ``random_state``; torch's global generator when
+    None) and gathers each batch with ``index_select``,
     as a hand-written training loop does. A last batch of a single row is
     dropped when shuffling, since batch norm cannot train on it; the row is
     seen in other epochs.
@@ -73,11 +75,12 @@ class BatchIterator:
     steps.
     """
 
-    def __init__(self, dataset, batch_size, shuffle=False, shard=None):
+    def __init__(self, dataset, batch_size, shuffle=False, shard=None, generator=None):
         self.X = dataset.X
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.shard = shard
+        self.generator = generator
 
     def _n_rows(self):
         if self.shard is None:
@@ -101,7 +104,8 @@ class BatchIterator:
             for start, stop in self._bounds():
                 yield X[start:stop], None
             return
-        order = torch.randperm(len(X), device=X.device) if self.shuffle else \
+        order = torch.randperm(len(X), device=X.device, generator=self.generator) \
+            if self.shuffle else \
             torch.arange(len(X), device=X.device)
         if self.shard is not None:
             rank, world_size = self.shard
@@ -111,7 +115,12 @@ class BatchIterator:
 
 
 class HoldOut:
-    """skorch ``train_split``: a random hold-out of a :class:`TensorDataset`."""
+    """skorch ``train_split``: a random hold-out of a :class:`TensorDataset`.
+
+    The rows are drawn from ``generator`` (torch's global one when None).
+    """
+
+    generator = None
 
     def __init__(self, fraction):
         self.fraction = fraction
@@ -124,7 +133,7 @@ class HoldOut:
                 f"early_stopping needs at least one training row after holding out "
                 f"validation_fraction={self.fraction} of {n} samples."
             )
-        perm = torch.randperm(n, device=dataset.X.device)
+        perm = torch.randperm(n, device=dataset.X.device, generator=self.generator)
         X = dataset.X
         return (TensorDataset(X.index_select(0, perm[n_valid:])),
                 TensorDataset(X.index_select(0, perm[:n_valid])))
@@ -218,9 +227,23 @@ class TrainingGuard(Callback):
       happens mid-epoch, the half-trained weights are replaced by the last
       completed epoch's, the unfinished epoch is dropped from the history,
       and a warning says so.
+
+    It also counts what the estimator checks after training: the epochs
+    completed in this call (``epochs_run_``), whether Ctrl-C ended it
+    (``interrupted_``), and how many epochs of history a callback loaded
+    before the first epoch (``resumed_epochs_``, e.g. skorch's
+    ``LoadInitState``).
     """
 
+    def on_train_begin(self, net, **kwargs):
+        self.epochs_run_ = 0
+        self.interrupted_ = False
+        self.history_at_start_ = len(net.history)
+        self.resumed_epochs_ = None
+
     def on_epoch_begin(self, net, **kwargs):
+        if self.resumed_epochs_ is None:  # callbacks' on_train_begin have all run
+            self.resumed_epochs_ = len(net.history) - 1 - self.history_at_start_
         self._snapshot(net)
 
     # The snapshot lives only while training: device tensors kept afterwards
@@ -242,6 +265,7 @@ class TrainingGuard(Callback):
             value = row.get(prefix + "_loss")
             if value is not None and not math.isfinite(value):
                 self._diverged(net, prefix, value)
+        self.epochs_run_ += 1
 
     def _diverged(self, net, prefix, value):
         lr = net.optimizer_.param_groups[0]["lr"]  # before the rollback restores it
@@ -270,7 +294,9 @@ class TrainingGuard(Callback):
         return drop
 
     def on_train_end(self, net, **kwargs):
+        self.resumed_epochs_ = self.resumed_epochs_ or 0
         if self.rollback(net):
+            self.interrupted_ = True
             warnings.warn(
                 f"Training was interrupted; kept the weights of the last completed "
                 f"epoch ({len(net.history)}).",
@@ -278,6 +304,30 @@ class TrainingGuard(Callback):
                 stacklevel=2,
             )
         net.module_.eval()
+
+
+class EarlyStopping(_SkorchEarlyStopping):
+    """skorch's ``EarlyStopping``, printing the epoch that stops training.
+
+    skorch runs ``PrintLog`` after every other callback, so the epoch whose
+    ``on_epoch_end`` stops training would never reach the per-epoch table
+    (``verbose=2``). This prints that row first, then the stopping message.
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        messages = []
+        sink, self.sink = self.sink, messages.append
+        try:
+            super().on_epoch_end(net, **kwargs)
+        except KeyboardInterrupt:
+            print_log = dict(net.callbacks_).get("print_log")
+            if print_log is not None:
+                print_log.on_epoch_end(net)
+            raise
+        finally:
+            self.sink = sink
+            for message in messages:
+                self._sink(message, verbose=net.verbose)
 
 
 class RecordLossTerms(Callback):

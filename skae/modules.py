@@ -18,6 +18,8 @@ The two model classes share one protocol:
 :func:`build_autoencoder` assembles either from the estimators' parameters.
 """
 
+import math
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -26,11 +28,14 @@ __all__ = [
     "ACTIVATIONS",
     "Autoencoder",
     "Corruption",
+    "Dropout",
     "TiedConvTranspose2d",
     "TiedLinear",
     "VariationalAutoencoder",
     "build_autoencoder",
     "conv_output_shapes",
+    "init_parameters",
+    "set_generator",
 ]
 
 #: Hidden-layer activations by their scikit-learn (and common torch) names.
@@ -58,6 +63,82 @@ OUTPUT_ACTIVATIONS = {
 LOGVAR_MIN, LOGVAR_MAX = -12.0, 8.0
 
 
+# Modules that draw random numbers in training (corruption, dropout, the
+# VAE's reparameterisation) take them from their ``generator`` attribute when
+# one is set, else from torch's global generator. An estimator sets one
+# generator of its own for each training call (:func:`set_generator`), so
+# fits running in parallel threads do not share a random stream.
+
+
+def set_generator(module, generator):
+    """Make every random draw of ``module`` in training come from ``generator``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        A model built by :func:`build_autoencoder` (or any module).
+    generator : torch.Generator or None
+        On the module's device; None returns to torch's global generator.
+
+    Examples
+    --------
+    >>> import torch
+    >>> ae = build_autoencoder(4, 2, dropout=0.5)
+    >>> set_generator(ae, torch.Generator().manual_seed(0))
+    """
+    for sub in module.modules():
+        if hasattr(type(sub), "generator"):
+            sub.generator = generator
+
+
+def _normal_like(x, generator):
+    return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+
+
+def _uniform_like(x, generator):
+    return torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+
+
+def init_parameters(module, generator=None):
+    """Initialise the weights of ``module`` as torch does, from ``generator``.
+
+    Linear and (transposed) convolution layers get torch's default
+    initialisation (Kaiming-uniform weights, uniform biases); batch norm and
+    skae's own parameters keep their deterministic starting values. Drawing
+    from a generator of the caller's, not torch's global one, makes a seeded
+    fit reproducible even while other threads use torch's generator.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The model to initialise, in place.
+    generator : torch.Generator, optional
+        Source of the random draws, on the module's device.
+
+    Returns
+    -------
+    module : torch.nn.Module
+        The same module.
+
+    Examples
+    --------
+    >>> import torch
+    >>> a = init_parameters(build_autoencoder(4, 2), torch.Generator().manual_seed(0))
+    >>> b = init_parameters(build_autoencoder(4, 2), torch.Generator().manual_seed(0))
+    >>> torch.equal(a.encoder[0].weight, b.encoder[0].weight)
+    True
+    """
+    with torch.no_grad():
+        for sub in module.modules():
+            if isinstance(sub, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.kaiming_uniform_(sub.weight, a=math.sqrt(5), generator=generator)
+                if sub.bias is not None:
+                    fan_in, _ = nn.init._calculate_fan_in_and_fan_out(sub.weight)
+                    bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+                    nn.init.uniform_(sub.bias, -bound, bound, generator=generator)
+    return module
+
+
 class Corruption(nn.Module):
     """Corrupt inputs in training mode only (the denoising autoencoder).
 
@@ -82,6 +163,8 @@ class Corruption(nn.Module):
     >>> torch.equal(layer.eval()(x), x)
     True
     """
+
+    generator = None
 
     def __init__(self, kind, level, low=None, high=None):
         super().__init__()
@@ -108,11 +191,11 @@ class Corruption(nn.Module):
         if not self.training or self.level == 0:
             return x
         if self.kind == "gaussian":
-            return x + self.level * torch.randn_like(x)
-        hit = torch.rand_like(x) < self.level
+            return x + self.level * _normal_like(x, self.generator)
+        hit = _uniform_like(x, self.generator) < self.level
         if self.kind == "masking":
             return x.masked_fill(hit, 0.0)
-        salt = torch.rand_like(x) < 0.5
+        salt = _uniform_like(x, self.generator) < 0.5
         noisy = torch.where(salt, self.high.to(x.dtype), self.low.to(x.dtype))
         return torch.where(hit, noisy.expand_as(x), x)
 
@@ -259,6 +342,46 @@ def conv_output_shapes(height, width, n_layers, kernel_size):
     return shapes
 
 
+class Dropout(nn.Dropout):
+    """``torch.nn.Dropout`` that draws its mask from ``generator`` when set.
+
+    Parameters
+    ----------
+    p : float, default=0.5
+        Probability of zeroing an entry in training mode.
+    inplace : bool, default=False
+        Passed to ``torch.nn.Dropout`` (used when no generator is set).
+
+    Examples
+    --------
+    >>> import torch
+    >>> layer = Dropout(0.5)
+    >>> layer.generator = torch.Generator().manual_seed(0)
+    >>> layer(torch.ones(1, 4)).shape
+    torch.Size([1, 4])
+    """
+
+    generator = None
+
+    def forward(self, x):
+        """Zero a fraction ``p`` of ``x`` and rescale the rest (training mode only).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Inputs.
+
+        Returns
+        -------
+        out : torch.Tensor
+            ``x`` with dropout applied; ``x`` itself in eval mode.
+        """
+        if self.generator is None or not self.training or self.p == 0:
+            return super().forward(x)
+        keep = _uniform_like(x, self.generator) >= self.p
+        return x * keep / (1.0 - self.p)
+
+
 def _dense_block(linear, activation, batch_norm, dropout):
     # A (possibly tied) linear layer, then batch norm, activation and dropout.
     layers = [linear]
@@ -266,7 +389,7 @@ def _dense_block(linear, activation, batch_norm, dropout):
         layers.append(nn.BatchNorm1d(linear.bias.shape[0]))
     layers.append(ACTIVATIONS[activation]())
     if dropout:
-        layers.append(nn.Dropout(dropout))
+        layers.append(Dropout(dropout))
     return layers
 
 
@@ -376,6 +499,8 @@ class VariationalAutoencoder(nn.Module):
     torch.Size([3, 2])
     """
 
+    generator = None
+
     def __init__(self, encoder, decoder, output_activation="identity", log_scale=0.0):
         super().__init__()
         self.encoder = encoder
@@ -448,7 +573,7 @@ class VariationalAutoencoder(nn.Module):
         """
         mu, logvar = self.posterior(x)
         if self.training:  # the reparameterisation trick
-            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+            z = mu + torch.exp(0.5 * logvar) * _normal_like(mu, self.generator)
         else:
             z = mu
         return self.decoder(z), mu, logvar

@@ -27,7 +27,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -681,6 +681,19 @@ def test_verbose_2_prints_a_row_per_epoch(X, capsys):
     assert len(rows) == 3
 
 
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_verbose_2_prints_the_epoch_that_stops_training_before_saying_so(X, capsys,
+                                                                         early_stopping):
+    est = fast(verbose=2, max_iter=50, tol=0.5, n_iter_no_change=2,
+               early_stopping=early_stopping).fit(X)
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)
+    lines = plain.splitlines()
+    rows = [i for i, line in enumerate(lines) if re.match(r"^\s*\d+\s+\d", line)]
+    assert len(rows) == est.n_iter_ < 50
+    stop = next(i for i, line in enumerate(lines) if line.startswith("Stopping since"))
+    assert rows[-1] < stop
+
+
 def test_warm_start_continues_training(X):
     est = fast(warm_start=True, max_iter=3, tol=0).fit(X)
     first_curve = list(est.loss_curve_)
@@ -793,10 +806,12 @@ def test_init_pca_starts_at_the_pca_solution(X):
     assert_allclose(
         start["encoder.0.bias"].numpy(), -pca.components_ @ pca.mean_, rtol=1e-5, atol=1e-6
     )
-    # One epoch from the optimum stays near PCA's reconstruction error.
+    # PCA's solution is the optimum: the fit keeps it unless training improved
+    # on it (to float32 rounding of the components: a relative 1e-5), on
+    # every CPU (once 1.11x PCA's error on AVX-512 machines without this rule).
     pca_mse = np.mean((pca.inverse_transform(pca.transform(X)) - X) ** 2)
     ae_mse = np.mean((est.inverse_transform(est.transform(X)) - X) ** 2)
-    assert ae_mse < 1.1 * pca_mse
+    assert ae_mse <= pca_mse * (1 + 1e-5)
 
 
 def test_init_pca_with_tied_weights(X):
@@ -1145,7 +1160,7 @@ INVALID_PARAMS = [
     ("n_components", 0),
     ("n_components", 2.5),
     ("hidden_layer_sizes", "8"),
-    ("hidden_layer_sizes", 8),
+    ("hidden_layer_sizes", 0),
     ("activation", "swish"),
     ("output_activation", "softmax"),
     ("loss", "l2"),
@@ -1185,6 +1200,12 @@ def test_invalid_parameters_raise_at_fit(X, name, value):
     with pytest.raises(ValueError, match=name):  # InvalidParameterError is a ValueError
         est.partial_fit(X)
     assert not hasattr(est, "net_")
+
+
+def test_hidden_layer_sizes_takes_an_int_as_mlp_regressor_does(X):
+    est = fast(hidden_layer_sizes=8).fit(X)
+    assert est.net_.module_.encoder[0].out_features == 8
+    assert est.hidden_layer_sizes == 8  # stored verbatim
 
 
 @pytest.mark.parametrize("hidden", [(8, 0), (0,), (8, -2), (2.5,), (True, 4)])
@@ -1299,6 +1320,8 @@ def test_read_only_input_works_without_warnings(X, dtype):
     Xr.setflags(write=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        # A 3-epoch fit has not converged and says so; nothing else may warn.
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
         est = fast().fit(Xr)
         est.partial_fit(Xr)
         Z = est.transform(Xr)

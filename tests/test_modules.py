@@ -12,6 +12,7 @@ from skae.modules import (
     LOGVAR_MIN,
     Autoencoder,
     Corruption,
+    Dropout,
     TiedConvTranspose2d,
     TiedLinear,
     VariationalAutoencoder,
@@ -98,7 +99,7 @@ def test_batch_norm_and_dropout_follow_each_hidden_layer():
         drops = [m for m in part if isinstance(m, nn.Dropout)]
         assert len(drops) == 2 and all(m.p == 0.3 for m in drops)
     # Order in a block: linear, batch norm, activation, dropout.
-    assert [type(m) for m in ae.encoder[:4]] == [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Dropout]
+    assert [type(m) for m in ae.encoder[:4]] == [nn.Linear, nn.BatchNorm1d, nn.ReLU, Dropout]
 
 
 # --------------------------------------------------------------------------

@@ -11,13 +11,26 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
+import joblib
 import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_allclose, assert_array_equal
-from skorch.callbacks import Callback, Checkpoint, GradientNormClipping, LoadInitState
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, cross_validate
+from skorch.callbacks import (
+    Callback,
+    Checkpoint,
+    EarlyStopping,
+    GradientNormClipping,
+    LoadInitState,
+)
 
 import skae._base
 from skae import AutoencoderTransformer, TrainingDivergedError, VAETransformer
@@ -192,10 +205,15 @@ def test_max_grad_norm_adds_gradient_clipping(X):
     assert not any(isinstance(cb, GradientNormClipping) for _, cb in unclipped.net_.callbacks_)
 
 
-def _distance_moved(est, X):
+def _distance_moved(est, X, diverges=False):
     """Euclidean norm of the change of all weights in one fit."""
     spy = InitialWeights()
-    est.set_params(callbacks=[spy]).fit(X)
+    est.set_params(callbacks=[spy])
+    if diverges:
+        with pytest.raises(TrainingDivergedError, match="reconstruction error went from"):
+            est.fit(X)
+    else:
+        est.fit(X)
     return float(sum((v - spy.state[k]).square().sum() for k, v in weights(est).items())) ** 0.5
 
 
@@ -203,7 +221,7 @@ def test_a_tiny_max_grad_norm_moves_the_weights_less(X):
     # SGD, whose steps scale with the gradient (Adam's would not).
     lr, max_norm = 0.1, 1e-3
     kw = dict(FAST, optimizer="sgd", learning_rate_init=lr, max_iter=1)
-    free = _distance_moved(AutoencoderTransformer(**kw), X * 10)
+    free = _distance_moved(AutoencoderTransformer(**kw), X * 10, diverges=True)
     clipped = _distance_moved(AutoencoderTransformer(max_grad_norm=max_norm, **kw), X * 10)
     assert 0 < clipped < free / 100
     # 4 steps, each of norm at most lr * max_norm * (1 + 0.9 + 0.9**2 + ...)
@@ -252,7 +270,8 @@ def test_resume_with_load_init_state(X, tmp_path):
 
     first = session(3)
     assert first.n_iter_ == 3
-    second = session(2)
+    with pytest.warns(UserWarning, match=r"resumed from a checkpoint of 3 epoch\(s\)"):
+        second = session(2)
     assert second.n_iter_ == 5  # 3 epochs from the checkpoint, 2 more
     assert second.loss_curve_[:3] == first.loss_curve_
     assert second.loss_curve_[-1] < first.loss_curve_[0]
@@ -269,6 +288,93 @@ def test_ctrl_c_in_the_first_resumed_epoch_keeps_the_checkpoint(X, tmp_path):
         est.fit(X)
     assert est.n_iter_ == 3
     assert_same_weights(est, saved)
+
+
+def test_callbacks_in_a_cross_validation_warn_that_folds_resume_from_each_other(X, tmp_path):
+    # Every clone shares the callback settings, so every fold but the first
+    # resumes from the checkpoint the previous fold wrote: the fit says so.
+    cp = _checkpoint(tmp_path)
+    est = AutoencoderTransformer(max_iter=2, callbacks=[cp, LoadInitState(cp)], **FAST)
+    with pytest.warns(UserWarning, match="Under cross-validation or a search") as record:
+        result = cross_validate(est, X, cv=3, return_estimator=True, error_score="raise")
+    assert [e.n_iter_ for e in result["estimator"]] == [2, 4, 6]  # the leak, made visible
+    assert sum("resumed from a checkpoint" in str(w.message) for w in record) == 2
+
+
+@pytest.mark.parametrize("callback, monitor", [
+    (EarlyStopping(), "valid_loss"),
+    (Checkpoint(f_pickle=None), "valid_loss_best"),
+    (("my_checkpoint", Checkpoint(f_pickle=None)), "valid_loss_best"),
+])
+def test_callbacks_that_need_validation_data_say_how_to_get_it(X, callback, monitor, tmp_path):
+    est = AutoencoderTransformer(max_iter=2, callbacks=[callback], **FAST)
+    with pytest.raises(ValueError, match=rf"monitors '{monitor}'.*early_stopping=True.*"
+                                         r"'train_loss'"):
+        est.fit(X)
+    assert not hasattr(est, "net_")
+
+
+def test_callbacks_that_monitor_validation_work_with_early_stopping(X, tmp_path):
+    stop = EarlyStopping(patience=1, threshold=10.0)  # stops after its second epoch
+    est = AutoencoderTransformer(max_iter=5, early_stopping=True, callbacks=[stop], **FAST)
+    est.fit(X)
+    assert est.n_iter_ == 2
+
+
+# ------------------------------------------------ silent failures and warnings
+
+
+def test_an_exploding_fit_raises_and_says_what_to_change():
+    X = load_digits().data[:300] / 16
+    est = AutoencoderTransformer(4, learning_rate_init=10, max_iter=20, **FAST)
+    with pytest.raises(TrainingDivergedError, match=r"reconstruction error went from .* to "
+                                                    r".*learning_rate_init \(it is 10\)"):
+        est.fit(X)
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_a_fit_worse_than_the_column_means_warns(Est):
+    # Unscaled data (offset 1000, unit spread): the network cannot reach the
+    # offset in a few epochs, so it predicts worse than the column means.
+    X = 1000 + np.random.RandomState(0).randn(60, 4)
+    with pytest.warns(ConvergenceWarning, match="worse than predicting each column's mean.*"
+                                                "Scale the data"):
+        Est(max_iter=3, **FAST).fit(X)
+
+
+def test_a_fit_that_learned_something_gives_no_quality_warning(X):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        AutoencoderTransformer(max_iter=30, **FAST).fit(X)  # tol=0: no max_iter warning
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_max_iter_ending_an_unconverged_fit_warns_as_mlp_regressor_does(Est, X):
+    est = Est(max_iter=2, **dict(FAST, tol=1e-4))
+    with pytest.warns(ConvergenceWarning, match=r"max_iter=2 epochs ended the fit"):
+        est.fit(X)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="max_iter", category=ConvergenceWarning)
+        est.partial_fit(X)  # one epoch by design: no warning
+        est.set_params(tol=0).fit(X)  # tol=0 asks for exactly max_iter epochs
+        stopped = Est(max_iter=50, **dict(FAST, tol=0.5, n_iter_no_change=1)).fit(X)
+    assert stopped.n_iter_ < 50
+
+
+def test_init_pca_never_ends_worse_than_pca_on_wide_data():
+    # 50 x 5000, rank 5: Adam's first steps move every one of the 50,000
+    # weights away from PCA's optimum. The fit keeps the better of its start
+    # and its end, so it is never worse than PCA on its training data.
+    rng = np.random.RandomState(0)
+    X = rng.randn(50, 5) @ rng.randn(5, 5000) + 0.1 * rng.randn(50, 5000)
+    pca = PCA(5, svd_solver="full").fit(X)
+    pca_mse = np.mean((pca.inverse_transform(pca.transform(X)) - X) ** 2)
+    for max_iter in (1, 20):
+        est = AutoencoderTransformer(5, init="pca", max_iter=max_iter, hidden_layer_sizes=(),
+                                     activation="identity", random_state=0, tol=0).fit(X)
+        mse = np.mean((est.inverse_transform(est.transform(X)) - X) ** 2)
+        # The PCA start holds the components in float32: a relative 1e-5.
+        assert mse <= pca_mse * (1 + 1e-5)
 
 
 # ------------------------------------------------------------------- threads
@@ -371,3 +477,48 @@ def test_transform_of_a_memmap_does_not_copy_it(big_memmap):
     input_kib = N_BIG * D_BIG * 4 // 1024
     print(f"peak extra {extra_kib} KiB for {input_kib} KiB input, {output_kib} KiB output")
     assert extra_kib < input_kib / 4
+
+
+# Every random draw of a fit (initialisation, shuffling, the early-stopping
+# hold-out, input noise, dropout, the VAE's reparameterisation) comes from the
+# fit's own seed, so fits in threads equal serial fits bit for bit on the CPU.
+THREADED = [
+    AutoencoderTransformer(4, dropout=0.2, noise="gaussian", max_iter=4, **FAST),
+    AutoencoderTransformer(4, noise="masking", early_stopping=True, max_iter=4, **FAST),
+    AutoencoderTransformer(4, noise="salt_and_pepper", max_iter=4, **FAST),
+    VAETransformer(4, dropout=0.2, early_stopping=True, max_iter=4, **FAST),
+]
+
+
+@pytest.mark.parametrize("est", THREADED, ids=lambda e: repr(e)[:60])
+def test_fits_in_threads_equal_serial_fits_bit_for_bit(est, X):
+    def fit_and_encode(_):
+        fitted = clone(est).fit(X)
+        return fitted.transform(X), fitted.loss_curve_
+
+    serial = fit_and_encode(None)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(fit_and_encode, range(8)))
+    for Z, curve in results:
+        assert_array_equal(Z, serial[0])
+        assert curve == serial[1]
+
+
+def test_a_search_in_threads_equals_a_serial_search(X):
+    grid = {"n_components": [2, 4], "dropout": [0.0, 0.3]}
+    est = AutoencoderTransformer(max_iter=3, **FAST)
+    serial = GridSearchCV(est, grid, cv=2).fit(X)
+    with joblib.parallel_backend("threading", n_jobs=4):
+        threaded = GridSearchCV(est, grid, cv=2, n_jobs=4).fit(X)
+    assert threaded.best_score_ == serial.best_score_
+    assert_array_equal(threaded.cv_results_["mean_test_score"],
+                       serial.cv_results_["mean_test_score"])
+
+
+def test_a_fit_leaves_the_global_torch_generator_to_the_user(X):
+    # Draws of other code in the process do not change a seeded fit.
+    torch.manual_seed(0)
+    a = AutoencoderTransformer(dropout=0.3, noise="gaussian", max_iter=2, **FAST).fit(X)
+    torch.rand(1000)
+    b = AutoencoderTransformer(dropout=0.3, noise="gaussian", max_iter=2, **FAST).fit(X)
+    assert_same_weights(a, b)
