@@ -181,7 +181,8 @@ def main(argv=None):
                 rows.append({
                     "section": "fit", "dataset": dataset, "batch_size": batch_size,
                     "contender": name, "n_rows": len(X_train), "seconds": timing.median,
-                    "seconds_min": timing.min, "seconds_max": timing.max, "spread_pct": timing.spread,
+                    "seconds_min": timing.min, "seconds_max": timing.max,
+                    "spread_pct": timing.spread,
                     "s_per_epoch": timing.median / args.epochs, "samples_per_s": speed,
                     "vs_torch": speed / base, "heldout_mse": mse, "times_s": timing.times,
                 })

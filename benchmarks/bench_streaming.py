@@ -132,13 +132,15 @@ def main(argv=None):
         print(f"{args.rows} x {args.features} float32 ({X.nbytes / 2**20:.0f} MiB), "
               f"{args.epochs} epoch(s), memmap at {path}", flush=True)
 
+        # name -> (run(repeat), rows per partial_fit call). The memmap is bound as a
+        # default argument, so deleting the name below leaves no lambda looking it up.
         contenders = {"fit (in memory)": (lambda r: fit_in_memory(X, args, args.seed + r), None)}
         for chunk in args.chunk_rows:
             contenders[f"memmap partial_fit, {chunk} rows"] = (
-                lambda r, c=chunk: fit_memmap(X_file, args, args.seed + r, c), chunk)
+                lambda r, c=chunk, data=X_file: fit_memmap(data, args, args.seed + r, c), chunk)
             if versions:
                 contenders[f"dask Incremental, {chunk} rows"] = (
-                    lambda r, c=chunk: fit_dask(X_file, args, args.seed + r, c), chunk)
+                    lambda r, c=chunk, data=X_file: fit_dask(data, args, args.seed + r, c), chunk)
 
         # Untimed warm-up on a few rows: torch's and dask's first calls pay one-off costs.
         small = argparse.Namespace(**{**vars(args), "epochs": 1})
@@ -149,12 +151,15 @@ def main(argv=None):
         # Each run returns its (small) trained model; it is scored after the clock stops.
         timings = _common.interleaved({k: fn for k, (fn, _) in contenders.items()},
                                       repeats=args.repeats)
+        # Drop every reference to the memmap (the lambdas, then the name) so it is
+        # closed before its folder is removed; keep only the chunk sizes.
+        contenders = {k: chunk for k, (_, chunk) in contenders.items()}
         del X_file
 
     base = timings["fit (in memory)"].median
     rows = []
     for name, timing in timings.items():
-        chunk = contenders[name][1]
+        chunk = contenders[name]
         calls = None if chunk is None else -(-args.rows // chunk) * args.epochs
         rows.append({
             "contender": name,

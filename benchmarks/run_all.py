@@ -22,10 +22,10 @@ import sys
 import time
 from pathlib import Path
 
-BENCH_DIR = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH_DIR))
-
+# Run as a script, like every script here, so its folder is on sys.path.
 import _common
+
+BENCH_DIR = Path(__file__).resolve().parent
 
 #: Benchmark scripts not named ``bench_*.py``, run after those when present.
 OTHER_SCRIPTS = ["vae_mnist.py", "conv_mnist.py"]
