@@ -4,11 +4,17 @@ VENV = .venv
 BIN = $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 PYTEST_ARGS ?=
+# What ruff checks (its rule set is in pyproject.toml; ruff comes with the test extra).
+LINT_PATHS = skae tests benchmarks docs/examples
 
-.PHONY: test test-slow demo bench docs clean distclean
+.PHONY: test lint test-slow demo bench docs clean distclean
 
 test: $(VENV)/.stamp-test
+	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.stamp-test
+	$(BIN)/ruff check $(LINT_PATHS)
 
 test-slow: $(VENV)/.stamp-test
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
@@ -35,8 +41,8 @@ $(VENV)/.stamp-%: setup.py pyproject.toml $(VENV)/.stamp-torch-$(TORCH_VERSION)
 	touch $@
 
 clean:
-	rm -rf build dist *.egg-info .pytest_cache .hypothesis demo_output docs/_build \
-		docs/auto_examples docs/gen_modules docs/sg_execution_times.rst
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache .hypothesis demo_output \
+		docs/_build docs/auto_examples docs/gen_modules docs/sg_execution_times.rst
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
 distclean: clean
