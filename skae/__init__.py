@@ -1,10 +1,11 @@
 """skae: autoencoders as first-class scikit-learn estimators, backed by skorch."""
 
 from ._autoencoder import AutoencoderTransformer
+from ._interpolate import interpolate
 from ._net import TrainingDivergedError
 from ._persistence import load, save
 from ._scoring import make_reconstruction_scorer
-from ._vae import VAETransformer, interpolate
+from ._vae import VAETransformer
 from ._version import __version__
 
 __all__ = [

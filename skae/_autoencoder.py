@@ -1,16 +1,16 @@
 """AutoencoderTransformer: a (deep, sparse, denoising, tied, conv) autoencoder."""
 
+from dataclasses import replace
 from numbers import Real
 
-import numpy as np
 import torch
 from sklearn.decomposition import PCA
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseAutoencoder
 from ._docstrings import ATTRIBUTES, params
-from ._net import AutoencoderCriterion
-from .losses import reconstruction_error
+from .losses import AutoencoderCriterion
+from .modules import build_autoencoder
 
 
 class AutoencoderTransformer(BaseAutoencoder):
@@ -167,15 +167,16 @@ class AutoencoderTransformer(BaseAutoencoder):
         self.verbose = verbose
         self.warm_start = warm_start
 
+    _builder = staticmethod(build_autoencoder)
+
+    def _architecture(self, n_features):
+        return replace(super()._architecture(n_features), tied_weights=self.tied_weights,
+                       noise=self.noise, noise_level=self.noise_level)
+
     def _check_data(self, X):
         super()._check_data(X)
-        if self.noise in ("masking", "salt_and_pepper") and self.noise_level > 1:
-            raise ValueError(
-                f"noise={self.noise!r} takes a fraction of entries: noise_level must be in "
-                f"[0, 1], got {self.noise_level}."
-            )
         if self.init == "pca":
-            if self._architecture()["hidden_layer_sizes"] or self.image_shape is not None:
+            if self._architecture(X.shape[1]).hidden_layer_sizes or self.image_shape is not None:
                 raise ValueError(
                     "init='pca' initialises a linear autoencoder: it needs "
                     "hidden_layer_sizes=() and image_shape=None."
@@ -187,12 +188,16 @@ class AutoencoderTransformer(BaseAutoencoder):
                 )
 
     def _init_weights(self, X):
+        module = self.net_.module_
+        if module.corruption is not None:  # salt and pepper uses each feature's range
+            with torch.no_grad():
+                module.corruption.low.copy_(torch.as_tensor(X.min(axis=0)))
+                module.corruption.high.copy_(torch.as_tensor(X.max(axis=0)))
         if self.init != "pca":
             return
         pca = PCA(self.n_components, svd_solver="full").fit(X)
         axes = torch.as_tensor(pca.components_, dtype=torch.float32)
         mean = torch.as_tensor(pca.mean_, dtype=torch.float32)
-        module = self.net_.module_
         encoder, decoder = module.encoder[-1], module.decoder[-1]
         with torch.no_grad():
             encoder.weight.copy_(axes)
@@ -206,16 +211,6 @@ class AutoencoderTransformer(BaseAutoencoder):
         # that drifts from it (e.g. Adam's first steps on wide data) reverts.
         return self.init == "pca"
 
-    def _module_kwargs(self, X):
-        kwargs = {"tied_weights": self.tied_weights}
-        if self.noise is not None:
-            kwargs.update(
-                noise=self.noise, noise_level=self.noise_level,
-                noise_low=X.min(axis=0).astype(np.float32),
-                noise_high=X.max(axis=0).astype(np.float32),
-            )
-        return kwargs
-
     def _criterion(self):
         return AutoencoderCriterion, {"loss": self.loss, "sparsity": self.sparsity}
 
@@ -223,5 +218,5 @@ class AutoencoderTransformer(BaseAutoencoder):
         return []
 
     def _score_fn(self):
-        loss = self.loss
-        return lambda m, xb: -reconstruction_error(m(xb)[0], xb, loss, m.output)
+        error = self._reconstruction_error_fn()
+        return lambda m, xb: -error(m, xb)

@@ -4,7 +4,7 @@ import copy
 import math
 import warnings
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import cache
 from numbers import Integral, Real
 
 import numpy as np
@@ -19,13 +19,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
-from skorch.callbacks import GradientNormClipping
+from skorch.callbacks import GradientNormClipping, PassthroughScoring
 from skorch.utils import noop
 
+from ._distributed import DataParallelSync, broadcast_seed, data_parallel_shard
 from ._net import (
     AutoencoderNet,
     BatchIterator,
-    DataParallelSync,
     EarlyStopping,
     HoldOut,
     ProgressBar,
@@ -34,7 +34,7 @@ from ._net import (
     TrainingGuard,
 )
 from .losses import reconstruction_error
-from .modules import ACTIVATIONS, build_autoencoder, init_parameters, set_generator
+from .modules import ACTIVATIONS, Architecture, set_generator
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -48,6 +48,10 @@ OPTIMIZERS = {
 # Rows per forward pass at inference: large enough to amortise Python work,
 # small enough that activations of a few batches stay far below the output.
 INFERENCE_BATCH_SIZE = 4096
+
+# A fit whose training reconstruction error ends this many times above the
+# error it started from (and above the column means') has blown up.
+DIVERGENCE_FACTOR = 10.0
 
 
 def resolve_device(device):
@@ -71,26 +75,7 @@ def resolve_device(device):
     return device
 
 
-def data_parallel_shard():
-    """``(rank, world_size)`` inside an initialised multi-process group, else None."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        return dist.get_rank(), dist.get_world_size()
-    return None
-
-
-def broadcast_seed(seed, device):
-    """Rank 0's seed on every rank, so all ranks shuffle and initialise alike."""
-    import torch.distributed as dist
-
-    backend_device = device if dist.get_backend() == "nccl" else torch.device("cpu")
-    value = torch.tensor([seed], dtype=torch.int64, device=backend_device)
-    dist.broadcast(value, src=0)
-    return int(value)
-
-
-@lru_cache(maxsize=None)
+@cache
 def fused_adam_supported(device_type):
     """Whether torch's fused Adam runs on this device type (CPU: torch >= 2.4)."""
     try:
@@ -99,11 +84,6 @@ def fused_adam_supported(device_type):
     except (RuntimeError, TypeError, ValueError):
         return False
     return True
-
-
-# A fit whose training reconstruction error ends this many times above the
-# error it started from (and above the column means') has blown up.
-DIVERGENCE_FACTOR = 10.0
 
 
 @contextmanager
@@ -115,17 +95,18 @@ def drawing_from(net, generator):
     torch's process-wide generator, so fits in concurrent threads cannot
     disturb each other.
     """
+    holdout = net.train_split if isinstance(net.train_split, HoldOut) else None
     set_generator(net.module_, generator)
-    net.iterator_train__generator = generator
-    if isinstance(net.train_split, HoldOut):
-        net.train_split.generator = generator
+    net.generator_ = generator
+    if holdout is not None:
+        holdout.generator = generator
     try:
         yield
     finally:  # the generator is not part of the model: never pickle it
         set_generator(net.module_, None)
-        net.iterator_train__generator = None
-        if isinstance(net.train_split, HoldOut):
-            net.train_split.generator = None
+        net.generator_ = None
+        if holdout is not None:
+            holdout.generator = None
 
 
 def _validation_monitor(callback):
@@ -136,22 +117,15 @@ def _validation_monitor(callback):
     return None
 
 
-def _check_positive_ints(name, values, allow_empty=True):
-    values = (values,) if isinstance(values, Integral) else tuple(values)
-    if (not allow_empty and not values) or not all(
-        isinstance(v, Integral) and not isinstance(v, bool) and v > 0 for v in values
-    ):
-        what = "a non-empty" if not allow_empty else "a"
-        raise ValueError(f"{name} must be {what} sequence of positive integers, got {values!r}.")
-    return tuple(int(v) for v in values)
-
-
 class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Base class of skae's estimators. Not for direct use.
 
-    Subclasses define ``__init__`` (their public parameters), ``_criterion``,
-    ``_module_kwargs``, ``_extra_callbacks`` and ``_score_fn``, and may
-    override ``_init_weights``.
+    A subclass sets ``_builder`` (the module builder of :mod:`skae.modules`)
+    and defines ``__init__`` (its public parameters), ``_criterion`` (the
+    criterion of :mod:`skae.losses` and its settings) and ``_score_fn`` (the
+    per-row score); it may extend the hooks ``_architecture``,
+    ``_check_data``, ``_init_weights``, ``_extra_callbacks`` and
+    ``_keeps_better_start``.
     """
 
     _parameter_constraints: dict = {
@@ -234,48 +208,20 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if not keep:
             self.__dict__.pop("net_", None)  # a refit that fails leaves no stale model
         X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=not keep)
+        architecture = self._architecture(X.shape[1])
         self._check_data(X)
         device = resolve_device(self.device)
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(np.iinfo(np.int32).max)) + (self.n_iter_ if keep else 0)
-        shard = data_parallel_shard()
-        if shard is not None:
-            seed = broadcast_seed(seed, device)
-        # Every draw of this call comes from its own generator (thread-safe).
-        generator = torch.Generator(device=device).manual_seed(seed)
+        generator = torch.Generator(device=device).manual_seed(self._seed(keep, device))
         if keep:
-            self._continue_with_current_params()
+            self._continue_with_current_params(architecture)
         else:
-            self.net_ = self._build_net(X, device)
-            init_parameters(self.net_.module_, generator)
+            self.net_ = self._make_net(architecture, device, generator)
             self.n_components_ = self.n_components
             self._init_weights(X)
         start = self._reconstruction_errors(X).mean() if check else None
         start_state = copy.deepcopy(self.net_.module_.state_dict()) \
             if check and self._keeps_better_start() else None
-        # The process group of this call, not of the first: a model trained
-        # data-parallel trains on alone, and the reverse. (A plain attribute:
-        # skorch 1.4's set_params rejects iterator params on an initialised net.)
-        self.net_.iterator_train__shard = shard
-        self.net_.max_epochs = epochs
-        self.net_.batch_size = len(X) if self._optimizer_name == "lbfgs" \
-            else min(self.batch_size, len(X))
-        guard = dict(self.net_.callbacks_)["training_guard"]
-        try:
-            with drawing_from(self.net_, generator):
-                self.net_.partial_fit(TensorDataset(self._to_device(X, device)))
-        except TrainingDivergedError:
-            raise  # the net keeps the last completed epoch's weights
-        except BaseException:
-            if keep:
-                guard.rollback(self.net_)
-            else:
-                del self.net_
-            raise
-        finally:
-            if hasattr(self, "net_"):
-                self.net_.module_.eval()
-                self._record_history()
+        guard = self._fit_net(X, epochs, keep, generator, device)
         if not keep and guard.resumed_epochs_:
             warnings.warn(
                 f"fit() resumed from a checkpoint of {guard.resumed_epochs_} epoch(s) that a "
@@ -289,12 +235,43 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if check and not guard.interrupted_:
             self._check_fit(X, start, start_state, epochs)
 
-    def _reconstruction_errors(self, X):
-        """Per-row reconstruction error of ``X`` through the codes, in the loss's units."""
+    def _seed(self, keep, device):
+        """This call's seed: from ``random_state``, moved on by continued fits."""
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max)) + (self.n_iter_ if keep else 0)
+        return seed if data_parallel_shard() is None else broadcast_seed(seed, device)
+
+    def _fit_net(self, X, epochs, keep, generator, device):
+        """Run skorch's training loop; return the net's :class:`TrainingGuard`."""
+        self.net_.set_params(batch_size=len(X) if self._optimizer_name == "lbfgs"
+                             else min(self.batch_size, len(X)))
+        if self.verbose == 1:
+            self.net_.set_params(callbacks__progress_bar__total=epochs)
+        guard = dict(self.net_.callbacks_)["training_guard"]
+        try:
+            with drawing_from(self.net_, generator):
+                self.net_.partial_fit(TensorDataset(self._to_device(X, device)), epochs=epochs)
+        except TrainingDivergedError:
+            raise  # the net keeps the last completed epoch's weights
+        except BaseException:
+            if keep:
+                guard.rollback(self.net_)
+            else:
+                del self.net_
+            raise
+        finally:
+            if hasattr(self, "net_"):
+                self.net_.module_.eval()
+                self._record_history()
+        return guard
+
+    def _reconstruction_error_fn(self):
+        """``fn(module, batch)``: each row's error through its code, in the loss's units."""
         loss = self.loss
-        return self._batched(
-            X, lambda m, xb: reconstruction_error(m.decoder(m.encode(xb)), xb, loss, m.output)
-        )
+        return lambda m, xb: reconstruction_error(m.decoder(m.encode(xb)), xb, loss, m.output)
+
+    def _reconstruction_errors(self, X):
+        return self._batched(X, self._reconstruction_error_fn())
 
     def _baseline_errors(self, X):
         """Per-row error of reconstructing every row by the column means."""
@@ -309,7 +286,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return False
 
     def _check_fit(self, X, start, start_state, epochs):
-        """Refuse a blown-up fit and warn about one that learned nothing or stopped early.
+        """Refuse a blown-up fit; warn about one that learned nothing or stopped early.
 
         Compares the training data's reconstruction error after the fit with
         its error before (``start``) and with that of the column means: a
@@ -366,7 +343,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return hasattr(self, "net_")
 
     def _init_weights(self, X):
-        """Set initial weights from the data; random initialisation by default."""
+        """Set starting values learned from the data; nothing by default."""
 
     @staticmethod
     def _to_device(X, device):
@@ -397,9 +374,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return self.output_activation
 
     def _check_data(self, X):
-        """Checks that need the data or combine parameters."""
-        self._output_activation()
-        hidden = _check_positive_ints("hidden_layer_sizes", self.hidden_layer_sizes)
+        """Checks that need the data or combine parameters (the architecture's are done)."""
         largest = max(abs(float(X.min())), abs(float(X.max())))
         if largest > np.finfo(np.float32).max:
             raise ValueError(
@@ -407,7 +382,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"({np.finfo(np.float32).max:.3g}) that training uses. Scale the data "
                 "(e.g. StandardScaler)."
             )
-        if self.batch_norm and hidden:
+        if self.batch_norm and self._architecture(X.shape[1]).hidden_layer_sizes:
             n_train = len(X) - (math.ceil(self.validation_fraction * len(X))
                                 if self.early_stopping else 0)
             if n_train < 2 or (self.batch_size == 1 and self._optimizer_name != "lbfgs"):
@@ -423,91 +398,80 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             )
         if self._optimizer_name == "lbfgs" and self.weight_decay:
             raise ValueError("optimizer='lbfgs' does not support weight_decay; use 'adamw'.")
-        if self.image_shape is not None:
-            shape = _check_positive_ints("image_shape", self.image_shape)
-            if len(shape) != 3:
-                raise ValueError(f"image_shape must be (channels, height, width), got {shape!r}.")
-            _check_positive_ints("conv_channels", self.conv_channels, allow_empty=False)
-            if np.prod(shape) != X.shape[1]:
-                raise ValueError(
-                    f"image_shape={shape!r} has {int(np.prod(shape))} values per image but X has "
-                    f"{X.shape[1]} features; rows must be flattened (C, H, W) images."
-                )
 
-    def _architecture(self):
-        """The network's shape as parameters set it (no data-dependent values)."""
-        image_shape = None if self.image_shape is None else tuple(int(v) for v in self.image_shape)
-        return dict(
+    def _architecture(self, n_features):
+        """The network's :class:`~skae.modules.Architecture` for ``n_features`` inputs.
+
+        Normalises and checks the shape parameters (in one place: the
+        :class:`~skae.modules.Architecture`); made once per fit, kept by the
+        net, and compared before a warm start.
+        """
+        return Architecture(
+            n_features=n_features,
             n_components=self.n_components,
-            hidden_layer_sizes=_check_positive_ints("hidden_layer_sizes",
-                                                    self.hidden_layer_sizes),
+            hidden_layer_sizes=self.hidden_layer_sizes,
             activation=self.activation,
             output_activation=self._output_activation(),
             batch_norm=self.batch_norm,
             dropout=self.dropout,
-            image_shape=image_shape,
-            conv_channels=tuple(int(c) for c in self.conv_channels),
+            image_shape=self.image_shape,
+            conv_channels=self.conv_channels,
             kernel_size=self.kernel_size,
         )
 
-    def _continue_with_current_params(self):
+    def _continue_with_current_params(self, architecture):
         """Warm start or partial_fit: apply changed settings, refuse a changed network.
 
         As ``MLPRegressor`` does, a continued fit uses the current learning
         rate and loss settings; parameters that shape the network cannot
         change without a fresh fit.
         """
-        changed = [
-            f"{name} ({getattr(self.net_, f'module__{name}')!r} -> {value!r})"
-            for name, value in self._architecture().items()
-            if getattr(self.net_, f"module__{name}") != value
-        ]
+        changed = self.net_.module__architecture.changes(architecture)
         if changed:
             raise ValueError(
                 "These parameters changed since the network was built: " + ", ".join(changed)
                 + ". Continue with the fitted values, or refit with warm_start=False."
             )
         if self._optimizer_name != "lbfgs":
-            self.net_.lr = self.learning_rate_init
-            for group in self.net_.optimizer_.param_groups:
-                group["lr"] = self.learning_rate_init
+            self.net_.set_params(lr=self.learning_rate_init)
+        # Set on the criterion itself: skorch's set_params(criterion__...) would
+        # rebuild the criterion and the optimizer, losing the optimizer's state.
         for name, value in self._criterion()[1].items():
             setattr(self.net_.criterion_, name, value)
 
-    def _build_net(self, X, device):
-        module_kwargs = dict(
-            n_features=X.shape[1], **self._architecture(), **self._module_kwargs(X)
-        )
-        criterion, criterion_kwargs = self._criterion()
-        optimizer = OPTIMIZERS[self.optimizer] if self._optimizer_name else self.optimizer
-        opt_kwargs = {"lr": self.learning_rate_init}
-        if self._optimizer_name == "lbfgs":
-            opt_kwargs = {"lr": 1.0, "line_search_fn": "strong_wolfe"}
-        elif self._optimizer_name == "sgd":
-            opt_kwargs.update(momentum=0.9, nesterov=True)
-        elif self._optimizer_name in ("adam", "adamw") and fused_adam_supported(device.type):
-            opt_kwargs["fused"] = True  # one kernel per step: 30-40% faster small-model steps
+    def _optimizer_kwargs(self, device):
+        """The optimizer's keyword arguments, ``lr`` included."""
+        name = self._optimizer_name
+        if name == "lbfgs":
+            return {"lr": 1.0, "line_search_fn": "strong_wolfe"}
+        kwargs = {"lr": self.learning_rate_init}
+        if name == "sgd":
+            kwargs.update(momentum=0.9, nesterov=True)
+        elif name in ("adam", "adamw") and fused_adam_supported(device.type):
+            kwargs["fused"] = True  # one kernel per step (see benchmarks/bench_fit.py)
         if self.weight_decay:
-            opt_kwargs["weight_decay"] = self.weight_decay
-        # Order matters: gradients are averaged across ranks before clipping,
-        # and every other callback sees an epoch before early stopping ends it.
-        callbacks = [("training_guard", TrainingGuard()), *self._extra_callbacks(),
-                     ("data_parallel", DataParallelSync())]  # a no-op outside a process group
+            kwargs["weight_decay"] = self.weight_decay
+        return kwargs
+
+    def _callbacks(self):
+        """skae's training callbacks around the user's, in the order they must run.
+
+        Gradients are averaged across ranks before clipping, and every other
+        callback sees an epoch before early stopping ends training.
+        """
+        self._check_callbacks()
+        terms = [f"{prefix}_{name}" for name in self._criterion()[0].term_names
+                 for prefix in ("train", "valid")[:1 + self.early_stopping]]
+        callbacks = [
+            ("training_guard", TrainingGuard()),
+            *((term, PassthroughScoring(name=term, on_train=term.startswith("train")))
+              for term in terms),
+            *self._extra_callbacks(),
+            ("data_parallel", DataParallelSync()),  # a no-op outside a process group
+        ]
         if self.max_grad_norm is not None:
             callbacks.append(("gradient_clipping", GradientNormClipping(self.max_grad_norm)))
         callbacks += list(self.callbacks or ())
-        if not self.early_stopping:
-            for item in self.callbacks or ():
-                name, callback = item if isinstance(item, tuple) else (type(item).__name__, item)
-                monitor = _validation_monitor(callback)
-                if monitor is not None:
-                    raise ValueError(
-                        f"Callback {name} monitors {monitor!r}, but there is no validation "
-                        "data: skae holds out validation rows only with early_stopping=True "
-                        "(validation_fraction sets their share). Set early_stopping=True, or "
-                        "monitor the training loss instead ('train_loss', or "
-                        "'train_loss_best' for Checkpoint)."
-                    )
         if self.verbose == 1:
             callbacks.append(("progress_bar", ProgressBar()))
         if self.early_stopping or self.tol > 0:
@@ -519,11 +483,39 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 load_best=self.early_stopping,
                 sink=print if self.verbose else noop,
             )))
+        return callbacks
+
+    def _check_callbacks(self):
+        """Refuse user callbacks that monitor validation scores when there are none."""
+        if self.early_stopping:
+            return
+        for item in self.callbacks or ():
+            name, callback = item if isinstance(item, tuple) else (type(item).__name__, item)
+            monitor = _validation_monitor(callback)
+            if monitor is not None:
+                raise ValueError(
+                    f"Callback {name} monitors {monitor!r}, but there is no validation "
+                    "data: skae holds out validation rows only with early_stopping=True "
+                    "(validation_fraction sets their share). Set early_stopping=True, or "
+                    "monitor the training loss instead ('train_loss', or "
+                    "'train_loss_best' for Checkpoint)."
+                )
+
+    def _make_net(self, architecture, device, generator):
+        """A new, initialised skorch net for ``architecture`` on ``device``.
+
+        What ``fit`` builds before training (its initial weights drawn from
+        ``generator``), and what :func:`skae.load` builds before it loads
+        the saved weights into it.
+        """
+        criterion, criterion_kwargs = self._criterion()
+        optimizer = OPTIMIZERS[self.optimizer] if self._optimizer_name else self.optimizer
+        opt_kwargs = self._optimizer_kwargs(device)
         # Classes and plain values, not instances: the net pickles module_ and
         # criterion_ through skorch's device mapping, but not its parameters.
         net = AutoencoderNet(
-            module=build_autoencoder,
-            **{f"module__{k}": v for k, v in module_kwargs.items()},
+            module=type(self)._builder,
+            module__architecture=architecture,
             criterion=criterion,
             **{f"criterion__{k}": v for k, v in criterion_kwargs.items()},
             optimizer=optimizer,
@@ -535,10 +527,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             iterator_train__shuffle=True,
             iterator_valid=BatchIterator,
             train_split=HoldOut(self.validation_fraction) if self.early_stopping else None,
-            callbacks=callbacks,
+            callbacks=self._callbacks(),
             device=device,
             verbose=int(self.verbose >= 2),
         )
+        net.generator_ = generator
         if self.verbose < 2:
             net.set_params(callbacks__print_log=None)
         if not self.early_stopping:  # no validation data: skip its per-batch callback calls

@@ -4,14 +4,17 @@ The estimators build an :class:`AutoencoderNet` in ``fit`` and keep it as
 ``net_``. It differs from skorch's ``NeuralNet`` only through skorch's
 documented extension points:
 
-- ``get_loss`` learns from ``X`` itself (there is no ``y``);
-- the data path is a :class:`TensorDataset` holding one tensor (on the
-  training device when it fits) and a :class:`BatchIterator` that slices
-  whole batches out of it, instead of skorch's per-row ``Dataset`` and
-  ``DataLoader`` collate, which cost 2-3x on tabular data (skorch#1100);
+- ``get_loss`` learns from ``X`` itself (there is no ``y``) and records the
+  criterion's loss terms (e.g. the VAE's KL) per batch, which skorch's
+  ``PassthroughScoring`` averages into the epoch's history;
+- ``get_iterator`` builds the data path: a :class:`TensorDataset` holding
+  one tensor (on the training device when it fits) and a
+  :class:`BatchIterator` that slices whole batches out of it, instead of
+  skorch's per-row ``Dataset`` and ``DataLoader`` collate, which is slow on
+  tabular data (skorch#1100);
 - training rules live in callbacks: :class:`TrainingGuard` (divergence,
-  interruption, last good weights), :class:`KLWarmup`,
-  :class:`RecordLossTerms`, :class:`ProgressBar`.
+  interruption, last good weights), :class:`EarlyStopping`,
+  :class:`KLWarmup`, :class:`ProgressBar`.
 """
 
 import math
@@ -21,9 +24,9 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.callbacks import EarlyStopping as _SkorchEarlyStopping
-from torch import nn
 
-from .losses import kl_normal, negative_log_likelihood, reconstruction_error, sparsity_penalty
+from ._distributed import data_parallel_shard
+from .modules import init_parameters
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -139,55 +142,45 @@ class HoldOut:
                 TensorDataset(X.index_select(0, perm[:n_valid])))
 
 
-class AutoencoderCriterion(nn.Module):
-    """Batch-mean training loss of a plain autoencoder.
-
-    Reconstruction error (mean over entries, one fused op) plus ``sparsity``
-    times the mean absolute code.
-    """
-
-    def __init__(self, loss="mse", sparsity=0.0):
-        super().__init__()
-        self.loss = loss
-        self.sparsity = sparsity
-
-    def forward(self, y_pred, X, module):
-        x_pre, z = y_pred
-        loss = reconstruction_error(x_pre, X, self.loss, module.output, reduction="mean")
-        if self.sparsity:
-            loss = loss + self.sparsity * sparsity_penalty(z).mean()
-        return loss
-
-
-class VAECriterion(nn.Module):
-    """Batch mean of the negative ELBO: reconstruction NLL plus ``beta`` times KL.
-
-    Keeps the batch's per-sample terms (detached) in ``terms`` for
-    :class:`RecordLossTerms`.
-    """
-
-    def __init__(self, loss="mse", beta=1.0):
-        super().__init__()
-        self.loss = loss
-        self.beta = beta
-
-    def forward(self, y_pred, X, module):
-        x_pre, mu, logvar = y_pred
-        rec = negative_log_likelihood(x_pre, X, self.loss, module.log_scale, module.output)
-        kl = kl_normal(mu, logvar)
-        self.terms = {"reconstruction": rec.detach(), "kl": kl.detach()}
-        return (rec + self.beta * kl).mean()
-
-
 class AutoencoderNet(NeuralNet):
-    """skorch ``NeuralNet`` whose loss compares the module's output with X."""
+    """skorch ``NeuralNet`` whose loss compares the module's output with X.
+
+    ``generator_`` (set by the estimator for each training call, else None)
+    is the source of the shuffling; the shard of a data-parallel run is
+    looked up when each epoch's iterator is made.
+    """
+
+    generator_ = None
+
+    def initialize_module(self):
+        # Built on the meta device, then materialised and initialised from
+        # generator_ (the fit's own): building draws nothing from torch's
+        # global generator, so it neither disturbs nor depends on other code.
+        with torch.device("meta"):
+            super().initialize_module()
+        self.module_ = init_parameters(self.module_.to_empty(device=self.device),
+                                       self.generator_)
+        return self
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        return self.criterion_(y_pred, X, self.module_)
+        loss = self.criterion_(y_pred, X, self.module_)
+        prefix = "train" if training else "valid"
+        for name, value in self.criterion_.terms.items():
+            self.history.record_batch(f"{prefix}_{name}", value.item())
+        return loss
+
+    def get_iterator(self, dataset, training=False):
+        if not training:
+            return super().get_iterator(dataset, training=False)
+        return self.iterator_train(
+            dataset, batch_size=self.batch_size, shard=data_parallel_shard(),
+            generator=self.generator_, **self.get_params_for("iterator_train"),
+        )
 
     def _set_training(self, training=True):
         # skorch sets the mode before every batch, and Module.train walks every
-        # submodule (7% of a small model's step); skip it when nothing changes.
+        # submodule (bench_fit measures the cost on small models); skip it when
+        # nothing changes.
         if self.module_.training != training or self.criterion_.training != training:
             super()._set_training(training)
 
@@ -330,28 +323,6 @@ class EarlyStopping(_SkorchEarlyStopping):
                 self._sink(message, verbose=net.verbose)
 
 
-class RecordLossTerms(Callback):
-    """Record each loss term's epoch mean (e.g. ``train_kl``) in the history.
-
-    Terms are summed on the device and read once per epoch, so recording
-    adds no host synchronisation per batch.
-    """
-
-    def on_epoch_begin(self, net, **kwargs):
-        self.sums_ = {}
-
-    def on_batch_end(self, net, training=False, **kwargs):
-        prefix = "train" if training else "valid"
-        for name, values in net.criterion_.terms.items():
-            total, count = self.sums_.get((prefix, name), (0.0, 0))
-            self.sums_[prefix, name] = (total + values.sum(), count + len(values))
-
-    def on_epoch_end(self, net, **kwargs):
-        for (prefix, name), (total, count) in self.sums_.items():
-            net.history.record(f"{prefix}_{name}", float(total) / count)
-        self.sums_ = {}
-
-
 class KLWarmup(Callback):
     """Anneal the VAE's KL weight linearly from 0 to ``beta`` over ``epochs``."""
 
@@ -369,66 +340,20 @@ class KLWarmup(Callback):
         net.criterion_.beta = self.beta
 
 
-class DataParallelSync(Callback):
-    """Data-parallel training over a ``torch.distributed`` process group.
+class ProgressBar(Callback):
+    """A tqdm progress bar over epochs showing the latest losses.
 
-    Every rank starts from rank 0's weights, gradients are averaged across
-    ranks after each backward pass (before any gradient clipping), and the
-    epoch's training loss is averaged so that early stopping decides the
-    same on every rank. Together with sharded batches
-    (:class:`BatchIterator`), all ranks hold the same model throughout.
-
-    The group is looked up when each training call begins: outside a group
-    of more than one process the callback does nothing, so a model trained
-    data-parallel can train on alone, and the reverse.
+    ``total`` is the number of epochs of the coming training call (the
+    estimator sets it before each; ``net.max_epochs`` when None).
     """
 
-    def on_train_begin(self, net, **kwargs):
-        import torch.distributed as dist
-
-        self.world_size_ = (dist.get_world_size()
-                            if dist.is_available() and dist.is_initialized() else 1)
-        if self.world_size_ == 1:
-            return
-        with torch.no_grad():
-            for tensor in net.module_.state_dict().values():
-                dist.broadcast(tensor, src=0)
-
-    def on_grad_computed(self, net, named_parameters, **kwargs):
-        import torch.distributed as dist
-
-        if self.world_size_ == 1:
-            return
-        grads = [p.grad for _, p in named_parameters if p.grad is not None]
-        if not grads:
-            return
-        flat = torch.cat([g.reshape(-1) for g in grads])
-        dist.all_reduce(flat)
-        flat /= self.world_size_
-        offset = 0
-        for g in grads:
-            g.copy_(flat[offset:offset + g.numel()].view_as(g))
-            offset += g.numel()
-
-    def on_epoch_end(self, net, **kwargs):
-        import torch.distributed as dist
-
-        if self.world_size_ == 1:
-            return
-        row = net.history[-1]
-        if "train_loss" in row:
-            loss = torch.tensor([row["train_loss"]], dtype=torch.float64, device=net.device)
-            dist.all_reduce(loss)
-            net.history.record("train_loss", float(loss) / self.world_size_)
-
-
-class ProgressBar(Callback):
-    """A tqdm progress bar over epochs showing the latest losses."""
+    def __init__(self, total=None):
+        self.total = total
 
     def on_train_begin(self, net, **kwargs):
         from tqdm.auto import tqdm
 
-        self.bar_ = tqdm(total=net.max_epochs, unit="epoch", leave=True)
+        self.bar_ = tqdm(total=self.total or net.max_epochs, unit="epoch", leave=True)
 
     def on_epoch_end(self, net, **kwargs):
         row = net.history[-1]

@@ -38,6 +38,9 @@ from safetensors.torch import save_file
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
+from ._autoencoder import AutoencoderTransformer
+from ._base import resolve_device
+from ._vae import VAETransformer
 from ._version import __version__
 
 __all__ = ["load", "save"]
@@ -65,10 +68,6 @@ _FITTED = (
 
 
 def _classes():
-    # Imported here: skae/__init__.py imports this module.
-    from ._autoencoder import AutoencoderTransformer
-    from ._vae import VAETransformer
-
     return {"AutoencoderTransformer": AutoencoderTransformer, "VAETransformer": VAETransformer}
 
 
@@ -385,8 +384,6 @@ def _read(path):
 
 def _target_device(params, device):
     """The torch device to load on; updates ``params['device']`` to match."""
-    from ._base import resolve_device
-
     if device is not None:
         target = resolve_device(device)
         params["device"] = device if isinstance(device, str) else str(device)
@@ -482,8 +479,9 @@ def load(path, *, device=None):
     # The parameters come from a file: check them as fit would (an
     # InvalidParameterError is a ValueError) before building anything.
     estimator._validate_params()
-    with torch.random.fork_rng(devices=[]):  # building draws initial weights
-        net = estimator._build_net(np.zeros((1, n_features), dtype=np.float32), target)
+    # Initial weights are drawn from a throw-away generator: the file's replace them.
+    net = estimator._make_net(estimator._architecture(n_features), target,
+                              torch.Generator(device=target))
     try:
         net.module_.load_state_dict(module_state, strict=True)
         net.optimizer_.load_state_dict(optimizer_state)

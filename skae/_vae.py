@@ -4,16 +4,23 @@ import math
 from numbers import Integral, Real
 
 import numpy as np
-import pandas as pd
 import torch
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseAutoencoder
 from ._docstrings import ATTRIBUTES, params
-from ._net import KLWarmup, RecordLossTerms, VAECriterion
-from .losses import kl_normal, negative_log_likelihood
+from ._net import KLWarmup
+from .losses import (
+    VAECriterion,
+    elbo,
+    iwae_bound,
+    iwae_log_weights,
+    kl_normal,
+    negative_log_likelihood,
+)
+from .modules import build_variational_autoencoder
 
 # ``score_samples`` estimates the ELBO's reconstruction term with this many
 # fixed quasi-random (scrambled Sobol) standard-normal draws, shared by every
@@ -21,8 +28,8 @@ from .losses import kl_normal, negative_log_likelihood
 # below that of as many plain Monte Carlo draws.
 N_SCORE_DRAWS = 64
 
-# Upper bound on decoder outputs held at once by ``log_likelihood``.
-_IWAE_CHUNK_ELEMENTS = 2**24
+# Upper bound on decoder outputs held at once when decoding many draws.
+_DRAW_CHUNK_ELEMENTS = 2**24
 
 
 def _qmc_draws(n_draws, n_components):
@@ -37,16 +44,22 @@ def _draws(n_draws, n_components, seed):
     return torch.randn(n_draws, n_components, generator=gen, dtype=torch.float64)
 
 
-def _log_weights(module, xb, eps, loss):
-    """log p(x|z) + log p(z) - log q(z|x) for draws ``eps``: shape (n_draws, n)."""
+def _over_draws(module, xb, eps, loss, fn):
+    """``fn(log_px, z, eps, mu, logvar)`` for the posterior draws ``eps`` of each row.
+
+    ``eps`` (n_draws, k) are standard-normal draws shared by the rows; they
+    are decoded a chunk at a time (at most ``_DRAW_CHUNK_ELEMENTS`` decoder
+    outputs), and the results are concatenated along the draws.
+    """
     mu, logvar = module.posterior(xb)
-    eps = eps.to(mu)[:, None, :]
-    z = mu + torch.exp(0.5 * logvar) * eps  # (n_draws, n, k)
-    x_pre = module.decoder(z.reshape(-1, z.shape[-1])).reshape(*z.shape[:2], -1)
-    log_px = -negative_log_likelihood(x_pre, xb, loss, module.log_scale, module.output)
-    log_pz = -0.5 * (z.square() + math.log(2 * math.pi)).sum(-1)
-    log_qz = -0.5 * (eps.square() + logvar + math.log(2 * math.pi)).sum(-1)
-    return log_px + log_pz - log_qz
+    chunk = max(1, _DRAW_CHUNK_ELEMENTS // (len(xb) * xb.shape[1]))
+    results = []
+    for part in eps.split(chunk):
+        part = part.to(mu)[:, None, :]
+        x_pre, z = module.decode_draws(mu, logvar, part)
+        log_px = -negative_log_likelihood(x_pre, xb, loss, module.log_scale, module.output)
+        results.append(fn(log_px, z, part, mu, logvar))
+    return torch.cat(results)
 
 
 class VAETransformer(BaseAutoencoder):
@@ -185,26 +198,26 @@ class VAETransformer(BaseAutoencoder):
         self.verbose = verbose
         self.warm_start = warm_start
 
-    def _module_kwargs(self, X):
+    _builder = staticmethod(build_variational_autoencoder)
+
+    def _init_weights(self, X):
         # Start the decoder's scale at that of a model predicting the mean:
         # its standard deviation (Gaussian) or mean absolute deviation (Laplace).
         if self.loss == "mae":
             spread = np.abs(X - np.median(X, axis=0)).mean()
         else:
             spread = np.sqrt(X.var(axis=0).mean())
-        return {"variational": True, "log_scale": math.log(max(float(spread), 1e-3))}
+        with torch.no_grad():
+            self.net_.module_.log_scale.fill_(math.log(max(float(spread), 1e-3)))
 
     def _criterion(self):
         return VAECriterion, {"loss": self.loss, "beta": self.beta}
 
     def _extra_callbacks(self):
-        callbacks = [("loss_terms", RecordLossTerms())]
-        if self.kl_warmup:
-            callbacks.append(("kl_warmup", KLWarmup(self.beta, self.kl_warmup)))
-        return callbacks
+        return [("kl_warmup", KLWarmup(self.beta, self.kl_warmup))] if self.kl_warmup else []
 
-    def _continue_with_current_params(self):
-        super()._continue_with_current_params()
+    def _continue_with_current_params(self, architecture):
+        super()._continue_with_current_params(architecture)
         warmup = dict(self.net_.callbacks_).get("kl_warmup")
         if warmup is not None:
             warmup.beta = self.beta
@@ -213,17 +226,11 @@ class VAETransformer(BaseAutoencoder):
         draws = _qmc_draws(N_SCORE_DRAWS, self.n_components_)
         loss = self.loss
 
-        def elbo(m, xb):
-            mu, logvar = m.posterior(xb)
-            std = torch.exp(0.5 * logvar)
-            nll = sum(
-                negative_log_likelihood(m.decoder(mu + std * eps.to(mu)), xb, loss,
-                                        m.log_scale, m.output)
-                for eps in draws
-            ) / len(draws)
-            return -(nll + kl_normal(mu, logvar))
+        def fn(m, xb):
+            log_px = _over_draws(m, xb, draws, loss, lambda log_px, *_: log_px).mean(dim=0)
+            return elbo(log_px, kl_normal(*m.posterior(xb)))
 
-        return elbo
+        return fn
 
     def sample(self, n_samples=1, random_state=None):
         """Generate rows by decoding codes drawn from the prior N(0, I).
@@ -277,64 +284,8 @@ class VAETransformer(BaseAutoencoder):
         loss = self.loss
 
         def fn(m, xb):
-            chunk = max(1, _IWAE_CHUNK_ELEMENTS // (len(xb) * xb.shape[1]))
-            log_w = torch.cat([_log_weights(m, xb, e, loss) for e in eps.split(chunk)])
-            return torch.logsumexp(log_w, dim=0) - math.log(n_importance)
+            return iwae_bound(_over_draws(
+                m, xb, eps, loss,
+                lambda log_px, z, part, mu, logvar: iwae_log_weights(log_px, z, part, logvar)))
 
         return self._batched(X, fn)
-
-
-@validate_params(
-    {
-        "estimator": [BaseAutoencoder],
-        "x_a": ["array-like"],
-        "x_b": ["array-like"],
-        "n_steps": [Interval(Integral, 2, None, closed="left")],
-        "method": [StrOptions({"linear", "spherical"})],
-    },
-    prefer_skip_nested_validation=True,
-)
-def interpolate(estimator, x_a, x_b, n_steps=10, method="linear"):
-    """Decode the path between the codes of two inputs.
-
-    Parameters
-    ----------
-    estimator : AutoencoderTransformer or VAETransformer
-        A fitted skae estimator.
-    x_a, x_b : array-like of shape (n_features,) or (1, n_features)
-        The two end points, in data space.
-    n_steps : int, default=10
-        Number of points on the path, end points included.
-    method : {'linear', 'spherical'}, default='linear'
-        Straight line between the codes, or spherical interpolation (slerp),
-        which keeps the code norm typical of a Gaussian prior.
-
-    Returns
-    -------
-    path : ndarray of shape (n_steps, n_features)
-        Decoded points from ``x_a``'s reconstruction to ``x_b``'s.
-
-    Examples
-    --------
-    >>> from sklearn.datasets import load_digits
-    >>> from skae import VAETransformer, interpolate
-    >>> X = load_digits().data / 16
-    >>> vae = VAETransformer(max_iter=2, random_state=0).fit(X)
-    >>> interpolate(vae, X[0], X[1], n_steps=5).shape
-    (5, 64)
-    """
-    ends = np.vstack([np.asarray(x_a).reshape(1, -1), np.asarray(x_b).reshape(1, -1)])
-    if hasattr(estimator, "feature_names_in_"):  # fitted on a DataFrame: keep its names
-        ends = pd.DataFrame(ends, columns=estimator.feature_names_in_)
-    z_a, z_b = np.asarray(estimator.transform(ends))  # also under set_output("pandas")
-    t = np.linspace(0.0, 1.0, n_steps)[:, None]
-    if method == "linear":
-        Z = (1 - t) * z_a + t * z_b
-    else:
-        cos = np.dot(z_a, z_b) / (np.linalg.norm(z_a) * np.linalg.norm(z_b) + 1e-12)
-        omega = np.arccos(np.clip(cos, -1.0, 1.0))
-        if omega < 1e-6:
-            Z = (1 - t) * z_a + t * z_b
-        else:
-            Z = (np.sin((1 - t) * omega) * z_a + np.sin(t * omega) * z_b) / np.sin(omega)
-    return estimator.inverse_transform(Z.astype(z_a.dtype))

@@ -313,8 +313,8 @@ def _main(args):
     output.mkdir(parents=True, exist_ok=True)
     ks = KS[:1] if args.quick else KS
     info = machine_info()
-    print(f"skae demo on sklearn's digits: k = {', '.join(map(str, ks))}"
-          f"{' (quick: max_iter=%d)' % QUICK_MAX_ITER if args.quick else ''}, seed {args.seed}")
+    quick = f" (quick: max_iter={QUICK_MAX_ITER})" if args.quick else ""
+    print(f"skae demo on sklearn's digits: k = {', '.join(map(str, ks))}{quick}, seed {args.seed}")
 
     start = time.perf_counter()
     rows, fitted, data = run(ks, args.seed, args.quick)

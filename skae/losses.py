@@ -5,15 +5,31 @@ activation (``x_pre``) so that the Bernoulli loss can use logits, which is
 numerically stable; the other losses apply the activation first. Every
 function returns one value per sample, so the same code serves training
 (averaged over the batch) and ``score_samples``.
+
+Each piece of the VAE's maths is defined here once: the per-draw
+log-likelihood (:func:`negative_log_likelihood`), the KL term
+(:func:`kl_normal`), the ELBO (:func:`elbo`) and the importance-weighted
+bound (:func:`iwae_log_weights`, :func:`iwae_bound`). Training, the VAE's
+``score_samples`` and ``log_likelihood`` all call them. The training
+criteria (:class:`AutoencoderCriterion`, :class:`VAECriterion`) combine them
+into one batch loss.
+
+This module is public: its functions are stable API.
 """
 
 import math
 
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 __all__ = [
     "RECONSTRUCTION_LOSSES",
+    "AutoencoderCriterion",
+    "VAECriterion",
+    "elbo",
+    "iwae_bound",
+    "iwae_log_weights",
     "kl_normal",
     "negative_log_likelihood",
     "reconstruction_error",
@@ -169,3 +185,201 @@ def negative_log_likelihood(x_pre, x, loss="mse", log_scale=None, output=None):
         ab = (x - x_hat).abs().sum(dim=-1)
         return ab * torch.exp(-log_scale) + d * (log_scale + math.log(2.0))
     raise ValueError(f"No likelihood for loss={loss!r}; use 'mse', 'bce' or 'mae'.")
+
+
+def elbo(log_px, kl, beta=1.0):
+    """The evidence lower bound per sample: ``log p(x|z) - beta * KL``.
+
+    Parameters
+    ----------
+    log_px : torch.Tensor of shape (n_samples,)
+        The decoder's log-likelihood of each row (minus
+        :func:`negative_log_likelihood`), for one posterior draw or averaged
+        over several.
+    kl : torch.Tensor of shape (n_samples,)
+        KL(q(z|x) || p(z)) of each row (:func:`kl_normal`).
+    beta : float, default=1.0
+        Weight of the KL term (a beta-VAE's objective when not 1).
+
+    Returns
+    -------
+    elbo : torch.Tensor of shape (n_samples,)
+        In nats; training minimises its negative batch mean.
+
+    Examples
+    --------
+    >>> import torch
+    >>> elbo(torch.tensor([-3.0]), torch.tensor([1.0]))
+    tensor([-4.])
+    """
+    return log_px - beta * kl
+
+
+def iwae_log_weights(log_px, z, eps, logvar):
+    """Log importance weights ``log p(x|z) + log p(z) - log q(z|x)`` of posterior draws.
+
+    Parameters
+    ----------
+    log_px : torch.Tensor of shape (n_draws, n_samples)
+        The decoder's log-likelihood of each row under each draw.
+    z : torch.Tensor of shape (n_draws, n_samples, n_components)
+        The draws, ``mu + exp(logvar / 2) * eps``.
+    eps : torch.Tensor of shape (n_draws, 1 or n_samples, n_components)
+        The standard-normal noise behind them.
+    logvar : torch.Tensor of shape (n_samples, n_components)
+        Posterior log-variances.
+
+    Returns
+    -------
+    log_w : torch.Tensor of shape (n_draws, n_samples)
+        Log weights, in nats.
+
+    Examples
+    --------
+    >>> import torch
+    >>> eps = torch.zeros(1, 1, 2)
+    >>> iwae_log_weights(torch.zeros(1, 1), eps, eps, torch.zeros(1, 2))
+    tensor([[0.]])
+    """
+    log_2pi = math.log(2 * math.pi)
+    log_pz = -0.5 * (z.square() + log_2pi).sum(-1)
+    log_qz = -0.5 * (eps.square() + logvar + log_2pi).sum(-1)
+    return log_px + log_pz - log_qz
+
+
+def iwae_bound(log_weights):
+    """The importance-weighted bound ``log (1/K) sum_k w_k`` on log p(x) per sample.
+
+    Parameters
+    ----------
+    log_weights : torch.Tensor of shape (n_draws, n_samples)
+        From :func:`iwae_log_weights`; K is ``n_draws`` (K=1 is the ELBO).
+
+    Returns
+    -------
+    log_px : torch.Tensor of shape (n_samples,)
+        A lower bound on each row's log-likelihood, tighter as K grows.
+
+    Examples
+    --------
+    >>> import torch
+    >>> iwae_bound(torch.zeros(4, 2))
+    tensor([0., 0.])
+    """
+    return torch.logsumexp(log_weights, dim=0) - math.log(len(log_weights))
+
+
+class AutoencoderCriterion(nn.Module):
+    """Batch-mean training loss of a plain autoencoder.
+
+    Reconstruction error (mean over entries, one fused op) plus ``sparsity``
+    times the mean absolute code.
+
+    Parameters
+    ----------
+    loss : {'mse', 'bce', 'mae', 'huber'}, default='mse'
+        The reconstruction loss.
+    sparsity : float, default=0.0
+        Weight of :func:`sparsity_penalty`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skae.modules import Architecture, build_autoencoder
+    >>> ae = build_autoencoder(Architecture(4, 2))
+    >>> x = torch.zeros(3, 4)
+    >>> AutoencoderCriterion()(ae(x), x, ae).shape
+    torch.Size([])
+    """
+
+    #: Names of the per-batch terms kept in ``terms`` (none).
+    term_names = ()
+
+    def __init__(self, loss="mse", sparsity=0.0):
+        super().__init__()
+        self.loss = loss
+        self.sparsity = sparsity
+        self.terms = {}
+
+    def forward(self, y_pred, X, module):
+        """Return the batch loss of the module's output ``y_pred`` for inputs ``X``.
+
+        Parameters
+        ----------
+        y_pred : tuple
+            ``(x_pre, z)`` as :class:`~skae.modules.Autoencoder` returns it.
+        X : torch.Tensor of shape (n_samples, n_features)
+            The clean inputs.
+        module : skae.modules.Autoencoder
+            The model (for its output activation).
+
+        Returns
+        -------
+        loss : torch.Tensor
+            A scalar.
+        """
+        x_pre, z = y_pred
+        loss = reconstruction_error(x_pre, X, self.loss, module.output, reduction="mean")
+        if self.sparsity:
+            loss = loss + self.sparsity * sparsity_penalty(z).mean()
+        return loss
+
+
+class VAECriterion(nn.Module):
+    """Batch mean of the negative ELBO, with ``beta`` weighting the KL term.
+
+    Keeps the batch means of the reconstruction and KL terms (detached) in
+    ``terms``, which the training loop records in the history.
+
+    Parameters
+    ----------
+    loss : {'mse', 'bce', 'mae'}, default='mse'
+        The decoder's likelihood (:func:`negative_log_likelihood`).
+    beta : float, default=1.0
+        Weight of the KL term.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skae.modules import Architecture, build_variational_autoencoder
+    >>> vae = build_variational_autoencoder(Architecture(4, 2))
+    >>> x = torch.zeros(3, 4)
+    >>> criterion = VAECriterion()
+    >>> criterion(vae(x), x, vae).shape
+    torch.Size([])
+    >>> sorted(criterion.terms)
+    ['kl', 'reconstruction']
+    """
+
+    #: Names of the per-batch terms kept in ``terms``.
+    term_names = ("reconstruction", "kl")
+
+    def __init__(self, loss="mse", beta=1.0):
+        super().__init__()
+        self.loss = loss
+        self.beta = beta
+        self.terms = {}
+
+    def forward(self, y_pred, X, module):
+        """Return the batch's negative ELBO for the module's output ``y_pred``.
+
+        Parameters
+        ----------
+        y_pred : tuple
+            ``(x_pre, mu, logvar)`` as
+            :class:`~skae.modules.VariationalAutoencoder` returns it.
+        X : torch.Tensor of shape (n_samples, n_features)
+            The inputs.
+        module : skae.modules.VariationalAutoencoder
+            The model (for its decoder scale and output activation).
+
+        Returns
+        -------
+        loss : torch.Tensor
+            A scalar, in nats per sample.
+        """
+        x_pre, mu, logvar = y_pred
+        rec = negative_log_likelihood(x_pre, X, self.loss, module.log_scale, module.output)
+        kl = kl_normal(mu, logvar)
+        self.terms = {"reconstruction": rec.detach().mean(), "kl": kl.detach().mean()}
+        return -elbo(-rec, kl, self.beta).mean()

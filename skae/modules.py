@@ -15,10 +15,18 @@ The two model classes share one protocol:
   ``(x_pre, z)`` for :class:`Autoencoder`, ``(x_pre, mu, logvar)`` for
   :class:`VariationalAutoencoder`.
 
-:func:`build_autoencoder` assembles either from the estimators' parameters.
+:func:`build_autoencoder` and :func:`build_variational_autoencoder` assemble
+them from an :class:`Architecture`, the plain-data description of a network
+that the estimators make from their parameters.
+
+This module is public: the module classes, :class:`Architecture` and the
+builders are for users who take a fitted model's ``net_.module_`` into their
+own torch code or build the same network by hand (as the benchmarks do).
 """
 
 import math
+from dataclasses import dataclass, fields
+from numbers import Integral
 
 import torch
 from torch import nn
@@ -32,7 +40,9 @@ __all__ = [
     "TiedConvTranspose2d",
     "TiedLinear",
     "VariationalAutoencoder",
+    "Architecture",
     "build_autoencoder",
+    "build_variational_autoencoder",
     "conv_output_shapes",
     "init_parameters",
     "set_generator",
@@ -57,6 +67,9 @@ OUTPUT_ACTIVATIONS = {
     "sigmoid": nn.Sigmoid,
     "tanh": nn.Tanh,
 }
+
+#: Kinds of input corruption of a denoising autoencoder.
+NOISE_KINDS = ("gaussian", "masking", "salt_and_pepper")
 
 # Bounds of the VAE's log-variances: exp(-12) ~ 6e-6, exp(8) ~ 3e3. Keeps
 # the KL term and the reparameterisation finite whatever the encoder says.
@@ -83,7 +96,7 @@ def set_generator(module, generator):
     Examples
     --------
     >>> import torch
-    >>> ae = build_autoencoder(4, 2, dropout=0.5)
+    >>> ae = build_autoencoder(Architecture(4, 2, dropout=0.5))
     >>> set_generator(ae, torch.Generator().manual_seed(0))
     """
     for sub in module.modules():
@@ -100,13 +113,16 @@ def _uniform_like(x, generator):
 
 
 def init_parameters(module, generator=None):
-    """Initialise the weights of ``module`` as torch does, from ``generator``.
+    """Initialise every parameter and buffer of ``module``, drawing from ``generator``.
 
     Linear and (transposed) convolution layers get torch's default
-    initialisation (Kaiming-uniform weights, uniform biases); batch norm and
-    skae's own parameters keep their deterministic starting values. Drawing
-    from a generator of the caller's, not torch's global one, makes a seeded
-    fit reproducible even while other threads use torch's generator.
+    initialisation (Kaiming-uniform weights, uniform biases); every other
+    submodule with a ``reset_parameters`` method (batch norm, skae's own
+    layers) is reset to its deterministic starting values. So a module built
+    on the ``meta`` device and materialised with ``to_empty`` is fully
+    initialised. Drawing from a generator of the caller's, not torch's
+    global one, makes a seeded fit reproducible even while other threads use
+    torch's generator.
 
     Parameters
     ----------
@@ -123,8 +139,8 @@ def init_parameters(module, generator=None):
     Examples
     --------
     >>> import torch
-    >>> a = init_parameters(build_autoencoder(4, 2), torch.Generator().manual_seed(0))
-    >>> b = init_parameters(build_autoencoder(4, 2), torch.Generator().manual_seed(0))
+    >>> a = init_parameters(build_autoencoder(Architecture(4, 2)), torch.Generator().manual_seed(0))
+    >>> b = init_parameters(build_autoencoder(Architecture(4, 2)), torch.Generator().manual_seed(0))
     >>> torch.equal(a.encoder[0].weight, b.encoder[0].weight)
     True
     """
@@ -136,6 +152,8 @@ def init_parameters(module, generator=None):
                     fan_in, _ = nn.init._calculate_fan_in_and_fan_out(sub.weight)
                     bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
                     nn.init.uniform_(sub.bias, -bound, bound, generator=generator)
+            elif hasattr(sub, "reset_parameters"):
+                sub.reset_parameters()
     return module
 
 
@@ -151,14 +169,15 @@ class Corruption(nn.Module):
         (half each).
     level : float
         Standard deviation (gaussian) or fraction of corrupted entries.
-    low, high : torch.Tensor of shape (n_features,), optional
-        Per-feature minimum and maximum used by ``'salt_and_pepper'``
-        (default 0 and 1).
+    n_features : int, default=1
+        Width of the rows; sizes the per-feature bounds ``low`` and ``high``
+        (buffers, 0 and 1 to start with) that ``'salt_and_pepper'`` uses. An
+        estimator sets them to the training data's minimum and maximum.
 
     Examples
     --------
     >>> import torch
-    >>> layer = Corruption("masking", 0.5)
+    >>> layer = Corruption("masking", 0.5, n_features=4)
     >>> x = torch.ones(2, 4)
     >>> torch.equal(layer.eval()(x), x)
     True
@@ -166,14 +185,20 @@ class Corruption(nn.Module):
 
     generator = None
 
-    def __init__(self, kind, level, low=None, high=None):
+    def __init__(self, kind, level, n_features=1):
         super().__init__()
-        if kind not in ("gaussian", "masking", "salt_and_pepper"):
+        if kind not in NOISE_KINDS:
             raise ValueError(f"Unknown corruption kind {kind!r}.")
         self.kind = kind
         self.level = float(level)
-        self.register_buffer("low", torch.as_tensor(0.0 if low is None else low))
-        self.register_buffer("high", torch.as_tensor(1.0 if high is None else high))
+        self.register_buffer("low", torch.zeros(n_features))
+        self.register_buffer("high", torch.ones(n_features))
+
+    def reset_parameters(self):
+        """Reset the bounds to 0 and 1."""
+        with torch.no_grad():
+            self.low.fill_(0.0)
+            self.high.fill_(1.0)
 
     def forward(self, x):
         """Return ``x`` corrupted (training mode) or unchanged (eval mode).
@@ -197,7 +222,7 @@ class Corruption(nn.Module):
             return x.masked_fill(hit, 0.0)
         salt = _uniform_like(x, self.generator) < 0.5
         noisy = torch.where(salt, self.high.to(x.dtype), self.low.to(x.dtype))
-        return torch.where(hit, noisy.expand_as(x), x)
+        return torch.where(hit, noisy, x)
 
     def extra_repr(self):
         return f"kind={self.kind!r}, level={self.level}"
@@ -236,6 +261,10 @@ class TiedLinear(nn.Module):
         super().__init__()
         _hide(self, "source", source)
         self.bias = nn.Parameter(torch.zeros(source.in_features))
+
+    def reset_parameters(self):
+        """Reset the bias to zero (the weight is the source's)."""
+        nn.init.zeros_(self.bias)
 
     def forward(self, z):
         """Map ``z`` back through the transposed source weight.
@@ -278,6 +307,10 @@ class TiedConvTranspose2d(nn.Module):
         self.output_padding = output_padding
         self.bias = nn.Parameter(torch.zeros(source.in_channels))
 
+    def reset_parameters(self):
+        """Reset the bias to zero (the kernels are the source's)."""
+        nn.init.zeros_(self.bias)
+
     def forward(self, h):
         """Apply the transposed convolution with the source's kernels.
 
@@ -296,20 +329,6 @@ class TiedConvTranspose2d(nn.Module):
             h, src.weight, self.bias, stride=src.stride, padding=src.padding,
             output_padding=self.output_padding,
         )
-
-
-class _CropOrPad(nn.Module):
-    """Crop or zero-pad the last two dimensions to ``(height, width)``."""
-
-    def __init__(self, height, width):
-        super().__init__()
-        self.height, self.width = height, width
-
-    def forward(self, x):
-        dh, dw = self.height - x.shape[-2], self.width - x.shape[-1]
-        if dh == 0 and dw == 0:
-            return x
-        return F.pad(x, (0, dw, 0, dh))  # negative pads crop
 
 
 def conv_output_shapes(height, width, n_layers, kernel_size):
@@ -382,14 +401,14 @@ class Dropout(nn.Dropout):
         return x * keep / (1.0 - self.p)
 
 
-def _dense_block(linear, activation, batch_norm, dropout):
+def _dense_block(linear, arch):
     # A (possibly tied) linear layer, then batch norm, activation and dropout.
     layers = [linear]
-    if batch_norm:
+    if arch.batch_norm:
         layers.append(nn.BatchNorm1d(linear.bias.shape[0]))
-    layers.append(ACTIVATIONS[activation]())
-    if dropout:
-        layers.append(Dropout(dropout))
+    layers.append(ACTIVATIONS[arch.activation]())
+    if arch.dropout:
+        layers.append(Dropout(arch.dropout))
     return layers
 
 
@@ -506,7 +525,12 @@ class VariationalAutoencoder(nn.Module):
         self.encoder = encoder
         self.decoder = decoder
         self.output = OUTPUT_ACTIVATIONS[output_activation]()
-        self.log_scale = nn.Parameter(torch.tensor(float(log_scale)))
+        self.initial_log_scale = float(log_scale)
+        self.log_scale = nn.Parameter(torch.tensor(self.initial_log_scale))
+
+    def reset_parameters(self):
+        """Reset the decoder's log scale to its initial value."""
+        nn.init.constant_(self.log_scale, self.initial_log_scale)
 
     def posterior(self, x):
         """Return the posterior means and (clamped) log-variances of ``x``.
@@ -573,39 +597,72 @@ class VariationalAutoencoder(nn.Module):
         """
         mu, logvar = self.posterior(x)
         if self.training:  # the reparameterisation trick
-            z = mu + torch.exp(0.5 * logvar) * _normal_like(mu, self.generator)
+            z = self.reparameterize(mu, logvar, _normal_like(mu, self.generator))
         else:
             z = mu
         return self.decoder(z), mu, logvar
 
+    @staticmethod
+    def reparameterize(mu, logvar, eps):
+        """Return the posterior draws ``mu + exp(logvar / 2) * eps``.
 
-def build_autoencoder(
-    n_features,
-    n_components,
-    *,
-    hidden_layer_sizes=(),
-    activation="relu",
-    output_activation="identity",
-    batch_norm=False,
-    dropout=0.0,
-    tied_weights=False,
-    noise=None,
-    noise_level=0.1,
-    noise_low=None,
-    noise_high=None,
-    variational=False,
-    log_scale=0.0,
-    image_shape=None,
-    conv_channels=(32, 64),
-    kernel_size=3,
-):
-    """Build an :class:`Autoencoder` or a :class:`VariationalAutoencoder`.
+        Parameters
+        ----------
+        mu, logvar : torch.Tensor of shape (n_samples, n_components)
+            Posterior means and log-variances.
+        eps : torch.Tensor broadcastable to them
+            Standard-normal noise, e.g. of shape (n_draws, 1, n_components).
 
-    The encoder is an optional convolutional stack (``image_shape`` given:
-    stride-2 convolutions, each followed by batch norm and the activation),
-    then dense hidden layers, then a linear layer to the code. The decoder
-    mirrors it, with transposed convolutions that return exactly
-    ``image_shape``.
+        Returns
+        -------
+        z : torch.Tensor
+            The draws, of the broadcast shape.
+        """
+        return mu + torch.exp(0.5 * logvar) * eps
+
+    def decode_draws(self, mu, logvar, eps):
+        """Decode the posterior draws of each row for standard-normal noise ``eps``.
+
+        Parameters
+        ----------
+        mu, logvar : torch.Tensor of shape (n_samples, n_components)
+            Posterior means and log-variances (see :meth:`posterior`).
+        eps : torch.Tensor of shape (n_draws, 1 or n_samples, n_components)
+            The noise; draws of shape (n_draws, 1, k) are shared by all rows.
+
+        Returns
+        -------
+        x_pre : torch.Tensor of shape (n_draws, n_samples, n_features)
+            Decoder outputs before the output activation.
+        z : torch.Tensor of shape (n_draws, n_samples, n_components)
+            The draws.
+        """
+        z = self.reparameterize(mu, logvar, eps)
+        x_pre = self.decoder(z.reshape(-1, z.shape[-1])).reshape(*z.shape[:2], -1)
+        return x_pre, z
+
+
+def _positive_ints(name, values, allow_empty=True):
+    values = (values,) if isinstance(values, Integral) else tuple(values)
+    if (not allow_empty and not values) or not all(
+        isinstance(v, Integral) and not isinstance(v, bool) and v > 0 for v in values
+    ):
+        what = "a non-empty" if not allow_empty else "a"
+        raise ValueError(f"{name} must be {what} sequence of positive integers, got {values!r}.")
+    return tuple(int(v) for v in values)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """The shape of a skae network, as plain data: what a builder needs.
+
+    An estimator makes one per fit from its parameters and the data's width,
+    hands it to :func:`build_autoencoder` or
+    :func:`build_variational_autoencoder`, and compares it with the fitted
+    one before a warm start. Values are normalised and checked here, once:
+    sequences become tuples of ints (an int ``hidden_layer_sizes`` is one
+    layer, as in ``MLPRegressor``). Starting values learned from data (the
+    corruption bounds, the VAE's decoder scale) are not part of it.
 
     Parameters
     ----------
@@ -613,7 +670,7 @@ def build_autoencoder(
         Width of the flat input rows.
     n_components : int
         Width of the code.
-    hidden_layer_sizes : sequence of int, default=()
+    hidden_layer_sizes : int or sequence of int, default=()
         Dense encoder layers; the decoder uses them in reverse.
     activation : str, default='relu'
         A key of :data:`ACTIVATIONS`.
@@ -623,108 +680,198 @@ def build_autoencoder(
         Batch norm after each dense hidden layer.
     dropout : float, default=0.0
         Dropout after each dense hidden layer.
-    tied_weights : bool, default=False
-        Decoder layers reuse the transposed encoder weights (not for VAEs).
-    noise : {'gaussian', 'masking', 'salt_and_pepper'} or None, default=None
-        Training-time input corruption (a :class:`Corruption` layer; not for
-        VAEs).
-    noise_level : float, default=0.1
-        Its standard deviation or fraction of corrupted entries.
-    noise_low, noise_high : array-like of shape (n_features,), optional
-        Per-feature minimum and maximum for salt-and-pepper noise.
-    variational : bool, default=False
-        Build a :class:`VariationalAutoencoder`.
-    log_scale : float, default=0.0
-        Initial decoder log scale of a VAE.
-    image_shape : tuple of int (C, H, W), optional
+    image_shape : tuple of int (C, H, W) or None, default=None
         Read each row as an image and use a convolutional stack.
     conv_channels : sequence of int, default=(32, 64)
         Channels of the stride-2 convolutions.
     kernel_size : int, default=3
         Size of the square convolution kernels.
-
-    Returns
-    -------
-    module : Autoencoder or VariationalAutoencoder
-        The untrained model, mapping flat rows to flat rows.
+    tied_weights : bool, default=False
+        Decoder layers reuse the transposed encoder weights.
+    noise : {'gaussian', 'masking', 'salt_and_pepper'} or None, default=None
+        Training-time input corruption (a :class:`Corruption` layer).
+    noise_level : float, default=0.1
+        Its standard deviation or fraction of corrupted entries.
 
     Examples
     --------
-    >>> ae = build_autoencoder(6, 2, activation="identity")
+    >>> Architecture(64, 2, hidden_layer_sizes=[32]).hidden_layer_sizes
+    (32,)
+    """
+
+    n_features: int
+    n_components: int
+    hidden_layer_sizes: tuple = ()
+    activation: str = "relu"
+    output_activation: str = "identity"
+    batch_norm: bool = False
+    dropout: float = 0.0
+    image_shape: tuple | None = None
+    conv_channels: tuple = (32, 64)
+    kernel_size: int = 3
+    tied_weights: bool = False
+    noise: str | None = None
+    noise_level: float = 0.1
+
+    def __post_init__(self):
+        def normalise(name, value):
+            object.__setattr__(self, name, value)
+
+        normalise("hidden_layer_sizes",
+                  _positive_ints("hidden_layer_sizes", self.hidden_layer_sizes))
+        if self.image_shape is None:
+            normalise("conv_channels", tuple(self.conv_channels))
+        else:
+            shape = _positive_ints("image_shape", self.image_shape)
+            if len(shape) != 3:
+                raise ValueError(f"image_shape must be (channels, height, width), got {shape!r}.")
+            if math.prod(shape) != self.n_features:
+                raise ValueError(
+                    f"image_shape={shape!r} has {math.prod(shape)} values per image but X has "
+                    f"{self.n_features} features; rows must be flattened (C, H, W) images."
+                )
+            normalise("image_shape", shape)
+            normalise("conv_channels",
+                      _positive_ints("conv_channels", self.conv_channels, allow_empty=False))
+        if self.noise in ("masking", "salt_and_pepper") and self.noise_level > 1:
+            raise ValueError(
+                f"noise={self.noise!r} takes a fraction of entries: noise_level must be in "
+                f"[0, 1], got {self.noise_level}."
+            )
+
+    def changes(self, other):
+        """Describe the fields that differ from ``other``'s, as ``'name (a -> b)'``.
+
+        Parameters
+        ----------
+        other : Architecture
+            The architecture to compare with.
+
+        Returns
+        -------
+        changes : list of str
+            One entry per differing field; empty if the two are equal.
+        """
+        return [f"{f.name} ({getattr(self, f.name)!r} -> {getattr(other, f.name)!r})"
+                for f in fields(self) if getattr(self, f.name) != getattr(other, f.name)]
+
+
+def _conv_stacks(arch):
+    """Convolutional encoder head and decoder tail, and the encoder's flat width.
+
+    Stride-2 convolutions, each followed by batch norm and the activation;
+    the decoder mirrors them with transposed convolutions whose output
+    padding (0 or 1) restores each layer's input size exactly.
+    """
+    channels, height, width = arch.image_shape
+    chans = [channels, *arch.conv_channels]
+    shapes = conv_output_shapes(height, width, len(chans) - 1, arch.kernel_size)
+    k, pad = arch.kernel_size, arch.kernel_size // 2
+    convs = [nn.Conv2d(c_in, c_out, k, stride=2, padding=pad)
+             for c_in, c_out in zip(chans[:-1], chans[1:])]
+    encoder = [nn.Unflatten(1, arch.image_shape)]
+    for conv in convs:
+        encoder += [conv, nn.BatchNorm2d(conv.out_channels), ACTIVATIONS[arch.activation]()]
+    encoder.append(nn.Flatten())
+    decoder = [ACTIVATIONS[arch.activation](), nn.Unflatten(1, (chans[-1], *shapes[-1]))]
+    for i in range(len(convs) - 1, -1, -1):
+        conv = convs[i]
+        # A stride-2 transposed convolution gives 2 * (size_out - 1) - 2 * pad + k,
+        # which is the input size or one short of it.
+        padding = tuple(size_in - (2 * (size_out - 1) - 2 * pad + k)
+                        for size_in, size_out in zip(shapes[i], shapes[i + 1]))
+        if arch.tied_weights:
+            decoder.append(TiedConvTranspose2d(conv, output_padding=padding))
+        else:
+            decoder.append(nn.ConvTranspose2d(conv.out_channels, conv.in_channels, k, stride=2,
+                                              padding=pad, output_padding=padding))
+        if i > 0:
+            decoder += [nn.BatchNorm2d(conv.in_channels), ACTIVATIONS[arch.activation]()]
+    decoder.append(nn.Flatten())
+    return encoder, decoder, chans[-1] * shapes[-1][0] * shapes[-1][1]
+
+
+def _mirror(linear, arch, in_features=None):
+    # The decoder's counterpart of an encoder layer: its transpose when tied.
+    if arch.tied_weights:
+        return TiedLinear(linear)
+    return nn.Linear(in_features or linear.out_features, linear.in_features)
+
+
+def _stacks(arch, code_width):
+    """The encoder and decoder ``Sequential`` of either model.
+
+    An optional convolutional head (``image_shape``), dense hidden layers,
+    then a linear layer to ``code_width`` outputs; the decoder starts from
+    ``n_components`` inputs, walks the dense layers back, then the conv tail.
+    """
+    encoder, conv_tail, flat = _conv_stacks(arch) if arch.image_shape else ([], [], None)
+    sizes = [flat or arch.n_features, *arch.hidden_layer_sizes]
+    linears = [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
+    for linear in linears:
+        encoder += _dense_block(linear, arch)
+    code = nn.Linear(sizes[-1], code_width)
+    encoder.append(code)
+    mirrored = [_mirror(code, arch, arch.n_components),
+                *(_mirror(linear, arch) for linear in linears[::-1])]
+    decoder = [layer for linear in mirrored[:-1] for layer in _dense_block(linear, arch)]
+    decoder += [mirrored[-1], *conv_tail]
+    return nn.Sequential(*encoder), nn.Sequential(*decoder)
+
+
+def build_autoencoder(architecture):
+    """Build an untrained :class:`Autoencoder` of the given architecture.
+
+    Parameters
+    ----------
+    architecture : Architecture
+        Its shape; ``tied_weights`` mirrors the encoder's weights, ``noise``
+        adds a :class:`Corruption` layer.
+
+    Returns
+    -------
+    module : Autoencoder
+        Maps flat rows to flat rows.
+
+    Examples
+    --------
+    >>> ae = build_autoencoder(Architecture(6, 2, activation="identity"))
     >>> ae.encoder
     Sequential(
       (0): Linear(in_features=6, out_features=2, bias=True)
     )
     """
-    if variational and (tied_weights or noise is not None):
+    arch = architecture
+    encoder, decoder = _stacks(arch, arch.n_components)
+    corruption = None if arch.noise is None else \
+        Corruption(arch.noise, arch.noise_level, arch.n_features)
+    return Autoencoder(encoder, decoder, arch.output_activation, corruption)
+
+
+def build_variational_autoencoder(architecture):
+    """Build an untrained :class:`VariationalAutoencoder` of the given architecture.
+
+    The encoder's last layer has ``2 * n_components`` outputs (means and
+    log-variances); the decoder starts from ``n_components``.
+
+    Parameters
+    ----------
+    architecture : Architecture
+        Its shape, without ``tied_weights`` or ``noise``.
+
+    Returns
+    -------
+    module : VariationalAutoencoder
+        Maps flat rows to flat rows.
+
+    Examples
+    --------
+    >>> vae = build_variational_autoencoder(Architecture(6, 2))
+    >>> vae.encoder[-1].out_features
+    4
+    """
+    arch = architecture
+    if arch.tied_weights or arch.noise is not None:
         raise ValueError("A variational autoencoder takes no tied weights and no noise.")
-    corruption = None
-    if noise is not None:
-        corruption = Corruption(
-            noise, noise_level,
-            low=None if noise_low is None else torch.as_tensor(noise_low, dtype=torch.float32),
-            high=None if noise_high is None else torch.as_tensor(noise_high, dtype=torch.float32),
-        )
-    hidden = [int(h) for h in hidden_layer_sizes]
-    encoder, decoder_tail = [], []
-    if image_shape is not None:
-        channels, height, width = image_shape
-        chans = [channels, *(int(c) for c in conv_channels)]
-        shapes = conv_output_shapes(height, width, len(chans) - 1, kernel_size)
-        convs = [
-            nn.Conv2d(c_in, c_out, kernel_size, stride=2, padding=kernel_size // 2)
-            for c_in, c_out in zip(chans[:-1], chans[1:])
-        ]
-        encoder.append(nn.Unflatten(1, (channels, height, width)))
-        for conv in convs:
-            encoder += [conv, nn.BatchNorm2d(conv.out_channels), ACTIVATIONS[activation]()]
-        encoder.append(nn.Flatten())
-        # Transposed convolutions, last encoder layer first; each picks the
-        # output padding that restores the encoder's input size exactly.
-        for i in range(len(convs) - 1, -1, -1):
-            conv, (h_in, w_in), (h_out, w_out) = convs[i], shapes[i], shapes[i + 1]
-            pad = (h_in - ((h_out - 1) * 2 - 2 * conv.padding[0] + kernel_size),
-                   w_in - ((w_out - 1) * 2 - 2 * conv.padding[1] + kernel_size))
-            pad = tuple(p if 0 <= p <= 1 else 0 for p in pad)
-            if tied_weights:
-                up = TiedConvTranspose2d(conv, output_padding=pad)
-            else:
-                up = nn.ConvTranspose2d(
-                    conv.out_channels, conv.in_channels, kernel_size, stride=2,
-                    padding=conv.padding, output_padding=pad,
-                )
-            decoder_tail.append(up)
-            if i > 0:
-                decoder_tail += [nn.BatchNorm2d(conv.in_channels), ACTIVATIONS[activation]()]
-        decoder_tail += [_CropOrPad(height, width), nn.Flatten()]
-        flat = chans[-1] * shapes[-1][0] * shapes[-1][1]
-        unflatten = nn.Unflatten(1, (chans[-1], *shapes[-1]))
-    else:
-        flat = n_features
-
-    sizes = [flat, *hidden]
-    linears = [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
-    for lin in linears:
-        encoder += _dense_block(lin, activation, batch_norm, dropout)
-    code = nn.Linear(sizes[-1], 2 * n_components if variational else n_components)
-    encoder.append(code)
-
-    def mirror(lin):
-        if variational and lin is code:  # the code layer has 2k outputs
-            return nn.Linear(n_components, lin.in_features)
-        return TiedLinear(lin) if tied_weights else nn.Linear(lin.out_features, lin.in_features)
-
-    # The decoder walks the dense layers back: code -> last hidden -> ... -> flat.
-    mirrored = [mirror(lin) for lin in [code, *linears[::-1]]]
-    decoder = []
-    for layer in mirrored[:-1]:
-        decoder += _dense_block(layer, activation, batch_norm, dropout)
-    decoder.append(mirrored[-1])
-    if image_shape is not None:
-        decoder += [ACTIVATIONS[activation](), unflatten, *decoder_tail]
-
-    encoder, decoder = nn.Sequential(*encoder), nn.Sequential(*decoder)
-    if variational:
-        return VariationalAutoencoder(encoder, decoder, output_activation, log_scale)
-    return Autoencoder(encoder, decoder, output_activation, corruption)
-
+    encoder, decoder = _stacks(arch, 2 * arch.n_components)
+    return VariationalAutoencoder(encoder, decoder, arch.output_activation)

@@ -31,7 +31,7 @@ from sklearn.manifold import TSNE
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
-from ._vae import interpolate
+from ._interpolate import interpolate
 
 __all__ = [
     "plot_interpolation",

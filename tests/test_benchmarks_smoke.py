@@ -24,7 +24,8 @@ def run(script, tmp_path, *args):
     cmd = [sys.executable, str(BENCH / script), "--quick", "--threads", "1",
            "--output-dir", str(tmp_path), *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, check=False)
-    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, \
+        f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc
 
 

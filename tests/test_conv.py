@@ -32,7 +32,14 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 from skae import AutoencoderTransformer, VAETransformer, interpolate
-from skae.modules import Corruption, TiedConvTranspose2d, TiedLinear, build_autoencoder
+from skae.modules import (
+    Architecture,
+    Corruption,
+    TiedConvTranspose2d,
+    TiedLinear,
+    build_autoencoder,
+    build_variational_autoencoder,
+)
 
 REPO_DIR = Path(__file__).resolve().parents[1]
 BENCH_DIR = REPO_DIR / "benchmarks"
@@ -101,13 +108,15 @@ CHANNELS = {1: (3,), 2: (3, 4), 3: (2, 3, 4)}
 def decoded_image_shapes(image_shape, n_layers, kernel_size, **kwargs):
     """Shapes (train-mode decoder image, flat output, eval round trip) of a fresh module."""
     d = math.prod(image_shape)
-    module = build_autoencoder(d, 3, image_shape=image_shape, conv_channels=CHANNELS[n_layers],
-                               kernel_size=kernel_size, **kwargs)
+    variational = kwargs.pop("variational", False)
+    build = build_variational_autoencoder if variational else build_autoencoder
+    module = build(Architecture(d, 3, image_shape=image_shape, conv_channels=CHANNELS[n_layers],
+                                kernel_size=kernel_size, **kwargs))
     x = torch.rand(2, d)
     with torch.no_grad():
         module.train()
         x_pre = module(x)[0]
-        code = module.encode(x) if not kwargs.get("variational") else module.posterior(x)[0]
+        code = module.posterior(x)[0] if variational else module.encode(x)
         image = module.decoder[:-1](code)  # before the final Flatten
         module.eval()
         round_trip = module.decode(module.encode(x))

@@ -10,6 +10,7 @@ from skae.modules import (
     ACTIVATIONS,
     LOGVAR_MAX,
     LOGVAR_MIN,
+    Architecture,
     Autoencoder,
     Corruption,
     Dropout,
@@ -17,6 +18,7 @@ from skae.modules import (
     TiedLinear,
     VariationalAutoencoder,
     build_autoencoder,
+    build_variational_autoencoder,
     conv_output_shapes,
 )
 
@@ -50,7 +52,7 @@ def seed():
     [(6, 2, ()), (10, 3, (8,)), (10, 3, (8, 4)), (5, 7, (16, 2))],
 )
 def test_dense_shapes(n_features, n_components, hidden):
-    ae = build_autoencoder(n_features, n_components, hidden_layer_sizes=hidden)
+    ae = build_autoencoder(Architecture(n_features, n_components, hidden_layer_sizes=hidden))
     assert isinstance(ae, Autoencoder)
     sizes = [n_features, *hidden, n_components]
     assert dense_shapes(ae.encoder) == list(itertools.pairwise(sizes))
@@ -64,7 +66,7 @@ def test_dense_shapes(n_features, n_components, hidden):
 
 
 def test_linear_autoencoder_is_one_layer_each_way():
-    ae = build_autoencoder(6, 2, activation="identity")
+    ae = build_autoencoder(Architecture(6, 2, activation="identity"))
     assert [type(m) for m in ae.encoder] == [nn.Linear]
     assert [type(m) for m in ae.decoder] == [nn.Linear]
     assert n_params(ae) == (6 * 2 + 2) + (2 * 6 + 6)
@@ -72,7 +74,7 @@ def test_linear_autoencoder_is_one_layer_each_way():
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
 def test_activation_follows_each_hidden_layer(name):
-    ae = build_autoencoder(6, 2, hidden_layer_sizes=(5, 4), activation=name)
+    ae = build_autoencoder(Architecture(6, 2, hidden_layer_sizes=(5, 4), activation=name))
     kind = ACTIVATIONS[name]
     assert sum(type(m) is kind for m in ae.encoder) == 2
     assert sum(type(m) is kind for m in ae.decoder) == 2
@@ -85,7 +87,7 @@ def test_activation_follows_each_hidden_layer(name):
     "name, kind", [("identity", nn.Identity), ("sigmoid", nn.Sigmoid), ("tanh", nn.Tanh)]
 )
 def test_output_activation_applies_in_decode_not_forward(name, kind):
-    ae = build_autoencoder(6, 2, hidden_layer_sizes=(4,), output_activation=name)
+    ae = build_autoencoder(Architecture(6, 2, hidden_layer_sizes=(4,), output_activation=name))
     assert type(ae.output) is kind
     x = torch.randn(3, 6)
     x_pre, z = ae(x)
@@ -93,7 +95,8 @@ def test_output_activation_applies_in_decode_not_forward(name, kind):
 
 
 def test_batch_norm_and_dropout_follow_each_hidden_layer():
-    ae = build_autoencoder(6, 2, hidden_layer_sizes=(5, 4), batch_norm=True, dropout=0.3)
+    ae = build_autoencoder(Architecture(6, 2, hidden_layer_sizes=(5, 4), batch_norm=True,
+                                        dropout=0.3))
     for part in (ae.encoder, ae.decoder):
         assert sum(isinstance(m, nn.BatchNorm1d) for m in part) == 2
         drops = [m for m in part if isinstance(m, nn.Dropout)]
@@ -131,8 +134,8 @@ def test_tied_linear_gradient_reaches_the_encoder_weight():
 
 @pytest.mark.parametrize("hidden", [(), (8,), (8, 4)])
 def test_tied_autoencoder_has_fewer_parameters(hidden):
-    untied = build_autoencoder(10, 3, hidden_layer_sizes=hidden)
-    tied = build_autoencoder(10, 3, hidden_layer_sizes=hidden, tied_weights=True)
+    untied = build_autoencoder(Architecture(10, 3, hidden_layer_sizes=hidden))
+    tied = build_autoencoder(Architecture(10, 3, hidden_layer_sizes=hidden, tied_weights=True))
     enc_weights = sum(m.weight.numel() for m in tied.encoder if isinstance(m, nn.Linear))
     assert n_params(tied) == n_params(untied) - enc_weights
     # Each decoder layer mirrors an encoder layer, last first.
@@ -153,7 +156,8 @@ def test_tied_autoencoder_has_fewer_parameters(hidden):
 
 @pytest.mark.parametrize("hidden", [(), (8,)])
 def test_vae_shapes(hidden):
-    vae = build_autoencoder(7, 3, hidden_layer_sizes=hidden, variational=True, log_scale=-1.0)
+    built = build_variational_autoencoder(Architecture(7, 3, hidden_layer_sizes=hidden))
+    vae = VariationalAutoencoder(built.encoder, built.decoder, log_scale=-1.0)
     assert isinstance(vae, VariationalAutoencoder)
     assert dense_shapes(vae.encoder)[-1] == ((hidden or (7,))[-1], 6)  # means and log-variances
     assert dense_shapes(vae.decoder)[0] == (3, (hidden or (7,))[-1])
@@ -167,7 +171,7 @@ def test_vae_shapes(hidden):
 
 
 def test_vae_samples_in_training_and_uses_the_mean_in_eval():
-    vae = build_autoencoder(7, 3, hidden_layer_sizes=(8,), variational=True)
+    vae = build_variational_autoencoder(Architecture(7, 3, hidden_layer_sizes=(8,)))
     x = torch.randn(5, 7)
     vae.eval()
     x_pre, mu, _ = vae(x)
@@ -179,7 +183,7 @@ def test_vae_samples_in_training_and_uses_the_mean_in_eval():
 
 
 def test_vae_log_variances_are_clamped():
-    vae = build_autoencoder(4, 2, variational=True)
+    vae = build_variational_autoencoder(Architecture(4, 2))
     with torch.no_grad():
         vae.encoder[-1].bias[2:] = torch.tensor([1e4, -1e4])
     _, logvar = vae.posterior(torch.zeros(3, 4))
@@ -190,7 +194,7 @@ def test_vae_log_variances_are_clamped():
 @pytest.mark.parametrize("kwargs", [{"tied_weights": True}, {"noise": "gaussian"}])
 def test_vae_refuses_tied_weights_and_noise(kwargs):
     with pytest.raises(ValueError, match="variational"):
-        build_autoencoder(4, 2, variational=True, **kwargs)
+        build_variational_autoencoder(Architecture(4, 2, **kwargs))
 
 
 # --------------------------------------------------------------------------
@@ -214,10 +218,10 @@ def test_vae_refuses_tied_weights_and_noise(kwargs):
 @pytest.mark.parametrize("tied", [False, True])
 def test_conv_autoencoder_round_trips_the_image_shape(image_shape, channels, kernel_size, tied):
     d = image_shape[0] * image_shape[1] * image_shape[2]
-    ae = build_autoencoder(
+    ae = build_autoencoder(Architecture(
         d, 3, hidden_layer_sizes=(8,), image_shape=image_shape, conv_channels=channels,
         kernel_size=kernel_size, tied_weights=tied,
-    )
+    ))
     convs = [m for m in ae.encoder if isinstance(m, nn.Conv2d)]
     assert [c.out_channels for c in convs] == list(channels)
     assert all(c.stride == (2, 2) for c in convs)
@@ -246,8 +250,8 @@ def test_tied_conv_transpose_shares_the_kernel():
 
 def test_tied_conv_autoencoder_has_fewer_parameters():
     kwargs = {"hidden_layer_sizes": (8,), "image_shape": (1, 8, 8), "conv_channels": (4, 8)}
-    untied = build_autoencoder(64, 2, **kwargs)
-    tied = build_autoencoder(64, 2, tied_weights=True, **kwargs)
+    untied = build_autoencoder(Architecture(64, 2, **kwargs))
+    tied = build_autoencoder(Architecture(64, 2, tied_weights=True, **kwargs))
     assert n_params(tied) < n_params(untied)
 
 
@@ -318,7 +322,10 @@ def test_masking_zeroes_the_level_fraction_and_keeps_the_rest():
 def test_salt_and_pepper_uses_per_feature_bounds():
     low, high = torch.tensor([-1.0, 0.0, 5.0]), torch.tensor([1.0, 2.0, 9.0])
     x = torch.full((20000, 3), 0.5)
-    out = Corruption("salt_and_pepper", 0.4, low=low, high=high).train()(x)
+    layer = Corruption("salt_and_pepper", 0.4, n_features=3)
+    layer.low.copy_(low)
+    layer.high.copy_(high)
+    out = layer.train()(x)
     changed = out != x
     assert abs(float(changed.float().mean()) - 0.4) < 0.01
     for j in range(3):
@@ -333,8 +340,9 @@ def test_salt_and_pepper_defaults_to_zero_and_one():
 
 
 def test_corruption_buffers_follow_dtype_and_state_dict():
-    layer = Corruption("salt_and_pepper", 0.2, low=torch.zeros(3), high=torch.ones(3))
+    layer = Corruption("salt_and_pepper", 0.2, n_features=3)
     assert set(layer.state_dict()) == {"low", "high"}
+    assert layer.low.shape == layer.high.shape == (3,)
     assert layer.double().low.dtype == torch.float64
 
 
@@ -344,22 +352,21 @@ def test_unknown_corruption_raises():
 
 
 def test_build_autoencoder_without_noise_has_no_corruption():
-    assert build_autoencoder(6, 2).corruption is None
+    assert build_autoencoder(Architecture(6, 2)).corruption is None
 
 
 @pytest.mark.parametrize("noise", ["gaussian", "masking", "salt_and_pepper"])
 def test_build_autoencoder_adds_the_corruption_layer(noise):
-    ae = build_autoencoder(
-        3, 2, noise=noise, noise_level=0.25, noise_low=[-1.0, 0.0, 5.0], noise_high=[1, 2, 9]
-    )
+    ae = build_autoencoder(Architecture(3, 2, noise=noise, noise_level=0.25))
     assert isinstance(ae.corruption, Corruption)
     assert (ae.corruption.kind, ae.corruption.level) == (noise, 0.25)
-    torch.testing.assert_close(ae.corruption.low, torch.tensor([-1.0, 0.0, 5.0]))
-    torch.testing.assert_close(ae.corruption.high, torch.tensor([1.0, 2.0, 9.0]))
+    # Per-feature bounds, 0 and 1 until an estimator sets them from the data.
+    torch.testing.assert_close(ae.corruption.low, torch.zeros(3))
+    torch.testing.assert_close(ae.corruption.high, torch.ones(3))
 
 
 def test_autoencoder_corrupts_only_in_training():
-    ae = build_autoencoder(6, 2, noise="masking", noise_level=0.9)
+    ae = build_autoencoder(Architecture(6, 2, noise="masking", noise_level=0.9))
     x = torch.rand(10, 6) + 1
     ae.eval()
     _x_pre, z = ae(x)
