@@ -1443,8 +1443,8 @@ def test_partial_fit_uses_the_current_loss_settings(X):
     assert est.net_.criterion_.sparsity == 0.5
 
 
-@pytest.mark.parametrize("params", [dict(n_components=3), dict(hidden_layer_sizes=(5,)),
-                                    dict(activation="tanh")])
+@pytest.mark.parametrize("params", [{"n_components": 3}, {"hidden_layer_sizes": (5,)},
+                                    {"activation": "tanh"}])
 def test_continuing_with_a_changed_network_is_refused(X, params):
     est = fast(warm_start=True).fit(X)
     est.set_params(**params)
