@@ -17,6 +17,7 @@ that need long training on sklearn's digits or MNIST are marked ``slow``
 
 import copy
 import importlib.util
+import itertools
 import json
 import math
 import os
@@ -51,7 +52,7 @@ MNIST_DIR = Path(os.environ.get("SKAE_MNIST_DIR", REPO.parent / "shared" / "data
 N_SAMPLES, N_FEATURES = 60, 6
 
 # Small and quick: 60 rows in batches of 16 are 4 optimizer steps an epoch.
-FAST = dict(hidden_layer_sizes=(8,), max_iter=3, batch_size=16, random_state=0)
+FAST = {"hidden_layer_sizes": (8,), "max_iter": 3, "batch_size": 16, "random_state": 0}
 # Long enough on the 60 rows for the posterior to carry information.
 TRAINED = dict(FAST, max_iter=30, tol=0, learning_rate_init=1e-2)
 
@@ -177,35 +178,35 @@ def digits_vae(digits):
 # Construction and parameters
 # --------------------------------------------------------------------------
 
-DEFAULTS = dict(
-    n_components=2,
-    hidden_layer_sizes=(128, 64),
-    activation="relu",
-    output_activation="auto",
-    loss="mse",
-    beta=1.0,
-    kl_warmup=0,
-    batch_norm=False,
-    dropout=0.0,
-    image_shape=None,
-    conv_channels=(32, 64),
-    kernel_size=3,
-    optimizer="adam",
-    learning_rate_init=1e-3,
-    weight_decay=0.0,
-    max_grad_norm=None,
-    batch_size=64,
-    max_iter=200,
-    early_stopping=False,
-    validation_fraction=0.1,
-    n_iter_no_change=10,
-    tol=1e-4,
-    callbacks=None,
-    device="cpu",
-    random_state=None,
-    verbose=0,
-    warm_start=False,
-)
+DEFAULTS = {
+    "n_components": 2,
+    "hidden_layer_sizes": (128, 64),
+    "activation": "relu",
+    "output_activation": "auto",
+    "loss": "mse",
+    "beta": 1.0,
+    "kl_warmup": 0,
+    "batch_norm": False,
+    "dropout": 0.0,
+    "image_shape": None,
+    "conv_channels": (32, 64),
+    "kernel_size": 3,
+    "optimizer": "adam",
+    "learning_rate_init": 1e-3,
+    "weight_decay": 0.0,
+    "max_grad_norm": None,
+    "batch_size": 64,
+    "max_iter": 200,
+    "early_stopping": False,
+    "validation_fraction": 0.1,
+    "n_iter_no_change": 10,
+    "tol": 1e-4,
+    "callbacks": None,
+    "device": "cpu",
+    "random_state": None,
+    "verbose": 0,
+    "warm_start": False,
+}
 
 
 def test_default_parameters():
@@ -227,16 +228,16 @@ def test_init_stores_parameters_verbatim():
 @pytest.mark.parametrize(
     "params, match",
     [
-        (dict(loss="huber"), "'loss' parameter"),
-        (dict(loss="cross_entropy"), "'loss' parameter"),
-        (dict(beta=-0.1), "'beta' parameter"),
-        (dict(beta="high"), "'beta' parameter"),
-        (dict(kl_warmup=-1), "'kl_warmup' parameter"),
-        (dict(kl_warmup=1.5), "'kl_warmup' parameter"),
-        (dict(n_components=0), "'n_components' parameter"),
-        (dict(dropout=1.0), "'dropout' parameter"),
-        (dict(activation="swish"), "'activation' parameter"),
-        (dict(learning_rate_init=0), "'learning_rate_init' parameter"),
+        ({"loss": "huber"}, "'loss' parameter"),
+        ({"loss": "cross_entropy"}, "'loss' parameter"),
+        ({"beta": -0.1}, "'beta' parameter"),
+        ({"beta": "high"}, "'beta' parameter"),
+        ({"kl_warmup": -1}, "'kl_warmup' parameter"),
+        ({"kl_warmup": 1.5}, "'kl_warmup' parameter"),
+        ({"n_components": 0}, "'n_components' parameter"),
+        ({"dropout": 1.0}, "'dropout' parameter"),
+        ({"activation": "swish"}, "'activation' parameter"),
+        ({"learning_rate_init": 0}, "'learning_rate_init' parameter"),
     ],
 )
 def test_invalid_parameters_raise(X, params, match):
@@ -278,8 +279,8 @@ def test_hidden_layer_sizes_sets_layers(X, hidden):
     est = fast(hidden_layer_sizes=hidden).fit(X)
     module = est.net_.module_
     sizes = [N_FEATURES, *hidden]
-    encoder = [*zip(sizes[:-1], sizes[1:]), (sizes[-1], 4)]
-    decoder = [(2, sizes[-1]), *[(b, a) for a, b in zip(sizes[:-1], sizes[1:])][::-1]]
+    encoder = [*itertools.pairwise(sizes), (sizes[-1], 4)]
+    decoder = [(2, sizes[-1]), *[(b, a) for a, b in itertools.pairwise(sizes)][::-1]]
     assert dense_shapes(module.encoder) == encoder
     assert dense_shapes(module.decoder) == decoder
 
@@ -814,10 +815,10 @@ def test_interpolate_works_with_pandas_output(X, k):
 @pytest.mark.parametrize(
     "params, match",
     [
-        (dict(n_steps=1), "n_steps"),
-        (dict(n_steps=0), "n_steps"),
-        (dict(n_steps=2.5), "n_steps"),
-        (dict(method="cubic"), "method"),
+        ({"n_steps": 1}, "n_steps"),
+        ({"n_steps": 0}, "n_steps"),
+        ({"n_steps": 2.5}, "n_steps"),
+        ({"method": "cubic"}, "method"),
     ],
 )
 def test_interpolate_rejects_bad_arguments(fitted, X, params, match):
