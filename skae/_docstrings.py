@@ -38,10 +38,10 @@ default='adam'
         with a strong-Wolfe line search (one optimizer step per epoch; no
         ``learning_rate_init`` or ``weight_decay``), good for small data.""",
     "learning_rate_init": """learning_rate_init : float, default=3e-3
-        Learning rate of the optimizer. Higher than ``MLPRegressor``'s 1e-3:
-        on sklearn's digits it brings a linear autoencoder within 3% of
-        PCA's held-out error in 200 epochs (1e-3 ends 14% above at k=2),
-        with the same quality for deep models.""",
+        Learning rate of the optimizer. Higher than ``MLPRegressor``'s 1e-3,
+        which leaves a linear autoencoder on sklearn's digits well above
+        PCA's held-out error after 200 epochs (``benchmarks/`` measures
+        time to PCA's quality).""",
     "weight_decay": """weight_decay : float, default=0.0
         L2 penalty passed to the optimizer (decoupled for ``'adamw'``).""",
     "max_grad_norm": """max_grad_norm : float or None, default=None
@@ -63,7 +63,11 @@ default='adam'
     "tol": """tol : float, default=1e-4
         Relative improvement of the monitored loss (validation loss with
         ``early_stopping``, training loss otherwise) below which an epoch
-        counts as no improvement. 0 always trains ``max_iter`` epochs.""",
+        counts as no improvement: an epoch improves if its loss is below
+        ``best * (1 - tol)``. Unlike ``MLPRegressor``, whose ``tol`` is an
+        absolute change of the loss, this does not depend on the data's
+        scale. 0 always trains ``max_iter`` epochs (and never warns that
+        the fit has not converged).""",
     "callbacks": """callbacks : list of skorch callbacks or (name, callback) tuples, default=None
         Passed through to the skorch net, e.g. ``skorch.callbacks.Checkpoint``
         or ``LRScheduler``.""",
@@ -71,8 +75,11 @@ default='adam'
         Where to train and infer. ``'auto'`` picks CUDA when available;
         ``'cuda:1'`` and other torch device strings work too.""",
     "random_state": """random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, shuffling and noise. An int gives
-        identical results across fits on CPU.""",
+        Seeds every random draw of a fit: weight initialisation, shuffling,
+        the early-stopping hold-out, input noise, dropout and the VAE's
+        reparameterisation, from a generator of the fit's own (never
+        torch's global one). An int gives identical fits on the same CPU,
+        also when fits run concurrently in threads.""",
     "verbose": """verbose : int, default=0
         0 prints nothing, 1 shows a progress bar over epochs, 2 prints a
         table row per epoch.""",
@@ -81,9 +88,10 @@ default='adam'
         re-initialising.""",
 }
 
-ATTRIBUTES = """net_ : AutoencoderNet
-        The trained skorch net, the door to skorch: ``net_.history``,
-        ``net_.module_`` (the torch module), ``net_.save_params``.
+ATTRIBUTES = """net_ : skorch.NeuralNet
+        The trained skorch net (a ``NeuralNet`` subclass), the door to
+        skorch: ``net_.history``, ``net_.module_`` (the torch module),
+        ``net_.save_params``.
     n_components_ : int
         Width of the fitted code.
     n_features_in_ : int

@@ -177,18 +177,12 @@ class AutoencoderNet(NeuralNet):
             generator=self.generator_, **self.get_params_for("iterator_train"),
         )
 
-    def _set_training(self, training=True):
-        # skorch sets the mode before every batch, and Module.train walks every
-        # submodule (bench_fit measures the cost on small models); skip it when
-        # nothing changes.
-        if self.module_.training != training or self.criterion_.training != training:
-            super()._set_training(training)
-
     def __setstate__(self, state):
         super().__setstate__(state)
         # torch's LBFGS keeps its parameter list in a private attribute that
         # Optimizer.__setstate__ does not restore; without it an unpickled
-        # net cannot take another step.
+        # net cannot take another step (still so in torch 2.13: partial_fit
+        # after unpickling raises AttributeError '_params').
         optimizer = self.__dict__.get("optimizer_")
         if isinstance(optimizer, torch.optim.LBFGS) and not hasattr(optimizer, "_params"):
             optimizer._params = optimizer.param_groups[0]["params"]
@@ -196,7 +190,7 @@ class AutoencoderNet(NeuralNet):
 
 
 def _clone(tree):
-    """Copy nested dicts and lists, cloning tensors (faster than deepcopy)."""
+    """Copy nested dicts and lists, cloning tensors (cheaper than deepcopy)."""
     if isinstance(tree, torch.Tensor):
         return tree.detach().clone()
     if isinstance(tree, dict):

@@ -31,7 +31,7 @@ It prints the table (markdown) and writes, under ``--output``
   model at k=8;
 * ``vae_samples.png``: digits the VAE generates from the prior (k=8).
 
-The figures need matplotlib (``pip install skae[plot]``); without it the
+The figures need matplotlib (``pip install -e '.[plot]'``); without it the
 tables are still written. ``--quick`` runs k=2 only with ``max_iter=20`` (a
 smoke test, a few seconds); ``--seed`` sets the train/test split and every
 model's ``random_state`` (default 0); ``--threads`` sets torch's intra-op
@@ -362,7 +362,7 @@ def _main(args):
     figures = make_figures(fitted, ks, data, output)
     written = [output / "results.md", output / "results.json"] + (figures or [])
     if figures is None:
-        print("Figures skipped: they need matplotlib (pip install skae[plot]).")
+        print("Figures skipped: they need matplotlib (pip install -e '.[plot]').")
     print("\nWrote:")
     for path in written:
         print(f"  {path}")

@@ -11,7 +11,8 @@ drawn in grey (dark is high, as for ink on paper), three or four channels
 as RGB(A), other channel counts side by side. Pass ``image_shape=False`` to
 draw rows as line plots, as is done when no image shape fits.
 
-matplotlib is an optional dependency: ``pip install skae[plot]``.
+matplotlib is an optional dependency: ``pip install -e '.[plot]'`` in a clone
+of skae.
 """
 
 try:
@@ -19,7 +20,7 @@ try:
 except ImportError as exc:
     raise ImportError(
         "skae.plotting needs matplotlib, an optional dependency of skae. "
-        "Install it with: pip install skae[plot]"
+        "Install it from your clone of skae with: pip install -e '.[plot]'"
     ) from exc
 
 import math

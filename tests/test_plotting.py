@@ -33,7 +33,7 @@ def test_import_without_matplotlib_raises_with_install_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     monkeypatch.delitem(sys.modules, "skae.plotting", raising=False)
-    with pytest.raises(ImportError, match=r"pip install skae\[plot\]"):
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[plot\]'"):
         importlib.import_module("skae.plotting")
 
 
