@@ -540,14 +540,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     # ------------------------------------------------------------ inference
 
-    def _batched(self, X, fn, width=None):
+    def _batched(self, X, fn):
         """Apply ``fn(module, batch)`` to ``X`` batch by batch.
 
         The one inference path: eval mode, no autograd, batches of
         ``INFERENCE_BATCH_SIZE`` moved to the device one at a time and written
         into one preallocated output of ``X``'s dtype. Float64 input runs
-        through a float64 copy of the module, so a row's result does not
-        depend on the other rows in its batch.
+        through a float64 copy of the module, so a row's result depends on
+        the other rows in its batch only through float64 rounding (a few
+        ulps: BLAS libraries pick other kernels for very small batches on
+        some CPUs).
         """
         dtype = X.dtype
         module = self.net_.module_

@@ -56,6 +56,8 @@ from pathlib import Path
 
 import numpy as np
 import sklearn
+import skorch
+import torch
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
@@ -158,9 +160,6 @@ def evaluate(est, X_train, X_test, y_train, y_test):
 
 
 def machine_info():
-    import skorch
-    import torch
-
     return {
         "platform": platform.platform(),
         "python": platform.python_version(),
@@ -296,8 +295,6 @@ def plot_vae_samples(vae, name, k, path, n=36):
 
 def main(argv=None):
     """Run the demo with command-line arguments ``argv``; returns the results dict."""
-    import torch
-
     args = parse_args(argv)
     threads = torch.get_num_threads()
     if args.threads:

@@ -37,7 +37,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 # ---------------------------------------------------- numpydoc validation
 
 # Public modules whose ``__all__`` is validated. ``skae`` itself exports the
-# estimators, ``interpolate``, the error and (once written) save/load.
+# estimators, ``interpolate``, the error, save/load and the scorer.
 PUBLIC_MODULES = ["skae", "skae.datasets", "skae.modules", "skae.losses", "skae.plotting"]
 
 # Checks skipped everywhere, and why.
