@@ -218,7 +218,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             self.net_ = self._make_net(architecture, device, generator)
             self.n_components_ = self.n_components
             self._init_weights(X)
-        start = self._reconstruction_errors(X).mean() if check else None
+        X_check = self._rows_to_check(X) if check else None
+        start = self._reconstruction_errors(X_check).mean() if check else None
         start_state = copy.deepcopy(self.net_.module_.state_dict()) \
             if check and self._keeps_better_start() else None
         guard = self._fit_net(X, epochs, keep, generator, device)
@@ -233,7 +234,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 stacklevel=4,
             )
         if check and not guard.interrupted_:
-            self._check_fit(X, start, start_state, epochs)
+            self._check_fit(X_check, start, start_state, epochs)
 
     def _seed(self, keep, device):
         """This call's seed: from ``random_state``, moved on by continued fits."""
@@ -281,6 +282,17 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return self._batched(X, lambda m, xb: reconstruction_error(
             pre.to(xb).expand_as(xb), xb, loss))
 
+    def _rows_to_check(self, X):
+        """The training rows that :meth:`_check_fit` measures.
+
+        All of them, or an even spread of ``INFERENCE_BATCH_SIZE`` (one
+        inference batch: the checks then cost little beside training); all
+        where the fit may revert to its start.
+        """
+        if len(X) <= INFERENCE_BATCH_SIZE or self._keeps_better_start():
+            return X
+        return X[np.linspace(0, len(X) - 1, INFERENCE_BATCH_SIZE).astype(np.intp)]
+
     def _keeps_better_start(self):
         """Whether a fit ending worse than its start reverts to the start."""
         return False
@@ -288,7 +300,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _check_fit(self, X, start, start_state, epochs):
         """Refuse a blown-up fit; warn about one that learned nothing or stopped early.
 
-        Compares the training data's reconstruction error after the fit with
+        Compares the reconstruction error of training rows ``X`` after the fit with
         its error before (``start``) and with that of the column means: a
         fit that ended more than ``DIVERGENCE_FACTOR`` times worse than it
         started and worse than the means raises
