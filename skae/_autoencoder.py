@@ -3,6 +3,8 @@
 from dataclasses import replace
 from numbers import Real
 
+import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.decomposition import PCA
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -30,7 +32,8 @@ class AutoencoderTransformer(BaseAutoencoder):
 
     Parameters
     ----------
-    {params("n_components", "hidden_layer_sizes", "activation", "output_activation")}
+    {params("n_components", "categorical_features", "hidden_layer_sizes", "activation",
+            "output_activation")}
     loss : {{'mse', 'bce', 'mae', 'huber'}}, default='mse'
         Reconstruction loss, averaged over features. ``'bce'`` (binary
         cross-entropy, on logits) is for data in [0, 1] such as pixel
@@ -106,6 +109,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         self,
         n_components=2,
         *,
+        categorical_features="from_dtype",
         hidden_layer_sizes=(128, 64),
         activation="relu",
         output_activation="auto",
@@ -137,6 +141,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         warm_start=False,
     ):
         self.n_components = n_components
+        self.categorical_features = categorical_features
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.output_activation = output_activation
@@ -176,6 +181,9 @@ class AutoencoderTransformer(BaseAutoencoder):
     def _check_data(self, X):
         super()._check_data(X)
         if self.init == "pca":
+            if self._table is not None:
+                raise ValueError("init='pca' starts from PCA of numeric data; this table has "
+                                 "boolean or categorical columns. Use init='random'.")
             if self._architecture(X.shape[1]).hidden_layer_sizes or self.image_shape is not None:
                 raise ValueError(
                     "init='pca' initialises a linear autoencoder: it needs "
@@ -188,14 +196,16 @@ class AutoencoderTransformer(BaseAutoencoder):
                 )
 
     def _init_weights(self, X):
+        super()._init_weights(X)
         module = self.net_.module_
         if module.corruption is not None:  # salt and pepper uses each feature's range
+            low, high = _input_range(module, X)
             with torch.no_grad():
-                module.corruption.low.copy_(torch.as_tensor(X.min(axis=0)))
-                module.corruption.high.copy_(torch.as_tensor(X.max(axis=0)))
+                module.corruption.low.copy_(low)
+                module.corruption.high.copy_(high)
         if self.init != "pca":
             return
-        pca = PCA(self.n_components, svd_solver="full").fit(X)
+        pca = PCA(self.n_components, svd_solver="arpack" if sp.issparse(X) else "full").fit(X)
         axes = torch.as_tensor(pca.components_, dtype=torch.float32)
         mean = torch.as_tensor(pca.mean_, dtype=torch.float32)
         encoder, decoder = module.encoder[-1], module.decoder[-1]
@@ -220,3 +230,15 @@ class AutoencoderTransformer(BaseAutoencoder):
     def _score_fn(self):
         error = self._reconstruction_error_fn()
         return lambda m, xb: -error(m, xb)
+
+
+def _input_range(module, X):
+    """Per-feature minimum and maximum of the encoder's input for training data ``X``."""
+    if sp.issparse(X):
+        return (torch.as_tensor(X.min(axis=0).toarray().ravel()),
+                torch.as_tensor(X.max(axis=0).toarray().ravel()))
+    if isinstance(module.input, torch.nn.Identity):
+        return torch.as_tensor(X.min(axis=0)), torch.as_tensor(X.max(axis=0))
+    with torch.no_grad():
+        encoded = module.input(torch.as_tensor(np.asarray(X, dtype=np.float32)))
+    return encoded.amin(dim=0), encoded.amax(dim=0)

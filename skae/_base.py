@@ -8,6 +8,8 @@ from functools import cache
 from numbers import Integral, Real
 
 import numpy as np
+import pandas as pd
+import scipy.sparse as sp
 import torch
 from sklearn.base import (
     BaseEstimator,
@@ -18,22 +20,30 @@ from sklearn.base import (
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_feature_names,
+    _check_n_features,
+    check_array,
+    check_is_fitted,
+    validate_data,
+)
 from skorch.callbacks import GradientNormClipping, PassthroughScoring
 from skorch.utils import noop
 
 from ._distributed import DataParallelSync, broadcast_seed, data_parallel_shard
+from . import _tabular
 from ._net import (
     AutoencoderNet,
     BatchIterator,
     EarlyStopping,
     HoldOut,
     ProgressBar,
+    SparseRows,
     TensorDataset,
     TrainingDivergedError,
     TrainingGuard,
 )
-from .losses import reconstruction_error
+from .losses import column_errors, reconstruction_error
 from .modules import ACTIVATIONS, Architecture, set_generator
 
 FLOAT_DTYPES = (np.float64, np.float32)
@@ -130,6 +140,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
+        "categorical_features": [StrOptions({"from_dtype"}), "array-like", None],
         "hidden_layer_sizes": [Interval(Integral, 1, None, closed="left"), "array-like"],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "output_activation": [StrOptions({"auto", "identity", "sigmoid", "tanh"})],
@@ -154,6 +165,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
     }
+
+    # A table's column descriptions (see _tabular.describe), set by fit; None
+    # for plain numbers (and for models fitted before tables existed).
+    _table = None
 
     # ------------------------------------------------------------------ fit
 
@@ -207,7 +222,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """
         if not keep:
             self.__dict__.pop("net_", None)  # a refit that fails leaves no stale model
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=not keep)
+        X = self._model_input(X, reset=not keep)
         architecture = self._architecture(X.shape[1])
         self._check_data(X)
         device = resolve_device(self.device)
@@ -244,8 +259,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _fit_net(self, X, epochs, keep, generator, device):
         """Run skorch's training loop; return the net's :class:`TrainingGuard`."""
-        self.net_.set_params(batch_size=len(X) if self._optimizer_name == "lbfgs"
-                             else min(self.batch_size, len(X)))
+        n_rows = X.shape[0]
+        self.net_.set_params(batch_size=n_rows if self._optimizer_name == "lbfgs"
+                             else min(self.batch_size, n_rows))
         if self.verbose == 1:
             self.net_.set_params(callbacks__progress_bar__total=epochs)
         guard = dict(self.net_.callbacks_)["training_guard"]
@@ -274,13 +290,23 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _reconstruction_errors(self, X):
         return self._batched(X, self._reconstruction_error_fn())
 
+    def _marginal_outputs(self, X):
+        """Decoder outputs (before activation) that predict every row by the column means.
+
+        For a table: each numeric column's mean, each flag's frequency and
+        each categorical column's level frequencies.
+        """
+        if self._table is not None:
+            return torch.as_tensor(_tabular.marginal_logits(X, self._table))
+        mean = torch.as_tensor(_column_means(X))
+        return torch.logit(mean, eps=1e-7) if self.loss == "bce" else mean
+
     def _baseline_errors(self, X):
         """Per-row error of reconstructing every row by the column means."""
-        mean = torch.as_tensor(X.mean(axis=0))
-        pre = torch.logit(mean, eps=1e-7) if self.loss == "bce" else mean
-        loss = self.loss
+        pre, loss = self._marginal_outputs(X), self.loss
+        output = (lambda m: m.output) if self._table is not None else (lambda m: None)
         return self._batched(X, lambda m, xb: reconstruction_error(
-            pre.to(xb).expand_as(xb), xb, loss))
+            pre.to(xb).expand(len(xb), -1), xb, loss, output(m)))
 
     def _rows_to_check(self, X):
         """The training rows that :meth:`_check_fit` measures.
@@ -289,9 +315,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         inference batch: the checks then cost little beside training); all
         where the fit may revert to its start.
         """
-        if len(X) <= INFERENCE_BATCH_SIZE or self._keeps_better_start():
-            return X
-        return X[np.linspace(0, len(X) - 1, INFERENCE_BATCH_SIZE).astype(np.intp)]
+        return X if self._keeps_better_start() else _spread_rows(X, INFERENCE_BATCH_SIZE)
 
     def _keeps_better_start(self):
         """Whether a fit ending worse than its start reverts to the start."""
@@ -355,13 +379,30 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return hasattr(self, "net_")
 
     def _init_weights(self, X):
-        """Set starting values learned from the data; nothing by default."""
+        """Set starting values learned from the data: a table's column weights.
+
+        Each column's loss is divided by the loss of predicting its marginal
+        (its mean, flag frequency or level frequencies) on the training
+        rows, so that every column counts alike in training, whatever its
+        kind and scale.
+        """
+        if self._table is None:
+            return
+        heads = self.net_.module_.output
+        rows = _spread_rows(X, 2**16)
+        pre = self._marginal_outputs(X).expand(len(rows), -1)
+        with torch.no_grad():
+            heads.reset_parameters()
+            baseline = column_errors(pre, torch.as_tensor(rows), self.loss, heads).mean(dim=0)
+            heads.weights.copy_(1.0 / baseline.clamp(min=1e-2))
 
     @staticmethod
     def _to_device(X, device):
         # X as one float32 tensor, moved to the device once when it fits there
         # (else batches move one by one). Training only reads it, so C-ordered
         # float32 input is used in place on the CPU: no full copy.
+        if sp.issparse(X):  # rows are densified a batch at a time
+            return SparseRows(X.astype(np.float32))
         X = np.ascontiguousarray(X, dtype=np.float32)
         X = torch.from_numpy(X if X.flags.writeable else X.copy())
         if device.type != "cpu":
@@ -385,8 +426,61 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             )
         return self.output_activation
 
+    def _model_input(self, X, reset):
+        """``X`` as the network reads it.
+
+        Validates ``X`` (and, with ``reset``, decides whether it is a table:
+        a DataFrame with boolean or categorical columns, see
+        ``categorical_features``, and describes its columns in ``_table``).
+        Returns a float array, a CSR matrix for sparse input, or a table's
+        encoded columns (:func:`skae._tabular.encode`).
+        """
+        X = _tabular.as_pandas(X)
+        if reset:
+            self._set_table(self._describe_table(X))
+        if self._table is None:
+            X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=reset,
+                              accept_sparse=("csr", "csc", "coo"))
+            return X.tocsr() if sp.issparse(X) else X
+        _check_feature_names(self, X, reset=reset)
+        _check_n_features(self, X, reset=reset)
+        if len(X) == 0:
+            raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
+        return _tabular.encode(X if isinstance(X, pd.DataFrame) else pd.DataFrame(X),
+                               self._table)
+
+    def _describe_table(self, X):
+        """The description of a table's columns, or None for plain numbers."""
+        if sp.issparse(X) or not hasattr(X, "shape") or len(X.shape) != 2:
+            return None
+        explicit = self.categorical_features is not None \
+            and not (isinstance(self.categorical_features, str))
+        if not isinstance(X, pd.DataFrame) and not explicit:
+            return None
+        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+        mask = _tabular.categorical_mask(frame, self.categorical_features)
+        table = _tabular.describe(frame, mask)
+        return table if any(c["kind"] != "numeric" for c in table) else None
+
+    def _set_table(self, table):
+        """Keep a table's description, and the fitted attributes derived from it."""
+        self._table = table
+        if table is None:
+            self.__dict__.pop("feature_kinds_", None)
+            self.__dict__.pop("categories_", None)
+            return
+        self.feature_kinds_ = np.array([c["kind"] for c in table], dtype=object)
+        self.categories_ = [np.array(c["levels"], dtype=object)
+                            for c in table if c["kind"] == "categorical"]
+
     def _check_data(self, X):
         """Checks that need the data or combine parameters (the architecture's are done)."""
+        if self._table is not None and self.loss == "bce":
+            raise ValueError(
+                "loss='bce' is for numeric data in [0, 1]; a table's numeric columns are "
+                "standardised. Use loss='mse' (binary and categorical columns get their own "
+                "cross-entropy whatever the loss)."
+            )
         largest = max(abs(float(X.min())), abs(float(X.max())))
         if largest > np.finfo(np.float32).max:
             raise ValueError(
@@ -395,12 +489,12 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 "(e.g. StandardScaler)."
             )
         if self.batch_norm and self._architecture(X.shape[1]).hidden_layer_sizes:
-            n_train = len(X) - (math.ceil(self.validation_fraction * len(X))
-                                if self.early_stopping else 0)
+            n_train = X.shape[0] - (math.ceil(self.validation_fraction * X.shape[0])
+                                    if self.early_stopping else 0)
             if n_train < 2 or (self.batch_size == 1 and self._optimizer_name != "lbfgs"):
                 raise ValueError(
                     f"batch_norm=True needs at least 2 rows per training batch; X has "
-                    f"{len(X)} sample(s), {n_train} of them for training, and "
+                    f"{X.shape[0]} sample(s), {n_train} of them for training, and "
                     f"batch_size={self.batch_size}."
                 )
         if self.loss == "bce" and (X.min() < 0 or X.max() > 1):
@@ -429,6 +523,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             image_shape=self.image_shape,
             conv_channels=self.conv_channels,
             kernel_size=self.kernel_size,
+            columns=None if self._table is None else _tabular.model_columns(self._table),
         )
 
     def _continue_with_current_params(self, architecture):
@@ -572,27 +667,30 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         device = self.net_.device
         out = None
         with torch.inference_mode():
-            for start in range(0, len(X), INFERENCE_BATCH_SIZE):
-                batch = np.ascontiguousarray(X[start:start + INFERENCE_BATCH_SIZE])
+            for start in range(0, X.shape[0], INFERENCE_BATCH_SIZE):
+                batch = X[start:start + INFERENCE_BATCH_SIZE]
+                batch = batch.toarray() if sp.issparse(batch) else np.ascontiguousarray(batch)
                 if not batch.flags.writeable:
                     batch = batch.copy()
                 result = fn(module, torch.from_numpy(batch).to(device)).cpu().numpy()
                 if out is None:
-                    out = np.empty((len(X), *result.shape[1:]), dtype=dtype)
+                    out = np.empty((X.shape[0], *result.shape[1:]), dtype=dtype)
                 out[start:start + len(result)] = result
         return out
 
     def _validate_X(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+        return self._model_input(X, reset=False)
 
     def transform(self, X):
         """Encode ``X`` into the latent space.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Data to encode.
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Data to encode. A level of a categorical column not seen in fit
+            is encoded as ``OneHotEncoder(handle_unknown='ignore')`` does:
+            as no level at all.
 
         Returns
         -------
@@ -612,8 +710,13 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, ``n_features_in_``)
-            Reconstructions, in the codes' float dtype.
+        X_original : ndarray or DataFrame of shape (n_samples, ``n_features_in_``)
+            Reconstructions, in the codes' float dtype. For a model fitted
+            on a table (a DataFrame with boolean or categorical columns), a
+            DataFrame with the original column names, order and dtypes:
+            numeric columns in their original units, booleans, and each
+            categorical column's most probable level (a ``category`` column
+            keeps its categories).
         """
         check_is_fitted(self)
         Z = check_array(X, dtype=FLOAT_DTYPES, input_name="X")
@@ -622,21 +725,66 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"inverse_transform expects codes of width n_components={self.n_components_}, "
                 f"got {Z.shape[1]} columns."
             )
-        return self._batched(Z, lambda m, zb: m.decode(zb))
+        decoded = self._batched(Z, lambda m, zb: m.decode(zb))
+        if self._table is None:
+            return decoded
+        return _tabular.decode(decoded, self._table)
+
+    def reconstruction_error(self, X, per_feature=False):
+        """Each row's reconstruction error, or each row's and column's.
+
+        The error of reconstructing ``X`` through its codes
+        (``inverse_transform(transform(X))``), in the units training
+        minimises: the ``loss`` on numeric arrays (in the data's units: scale
+        the columns alike for entries that compare across columns); for a
+        table, each column's own loss (squared error of the standardised
+        value, or cross-entropy of a flag or a level) divided by the loss of
+        predicting that column's marginal in training, so that 1 means "no
+        better than the column mean", whatever the column's kind and scale.
+        A level unseen in fit adds no error.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Data to reconstruct.
+        per_feature : bool, default=False
+            Return one error per row and input column instead of per row.
+
+        Returns
+        -------
+        errors : ndarray of shape (n_samples,) or (n_samples, n_features_in_)
+            The per-row errors (the mean of the per-column errors), or the
+            per-column errors, showing which columns a row fails to
+            reconstruct.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skae import AutoencoderTransformer
+        >>> X = np.random.RandomState(0).rand(100, 4)
+        >>> ae = AutoencoderTransformer(max_iter=5, tol=0, random_state=0).fit(X)
+        >>> ae.reconstruction_error(X).shape, ae.reconstruction_error(X, per_feature=True).shape
+        ((100,), (100, 4))
+        """
+        X = self._validate_X(X)
+        loss = self.loss
+        errors = self._batched(
+            X, lambda m, xb: column_errors(m.decoder(m.encode(xb)), xb, loss, m.output))
+        return errors if per_feature else errors.mean(axis=1)
 
     def score_samples(self, X):
         """Per-sample score: higher means better reconstructed (less anomalous).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
             Data to score.
 
         Returns
         -------
         scores : ndarray of shape (n_samples,)
-            Minus the reconstruction error of each row (autoencoder), or its
-            ELBO in nats (VAE).
+            Minus the reconstruction error of each row (autoencoder; see
+            :meth:`reconstruction_error`), or its ELBO in nats (VAE).
         """
         X = self._validate_X(X)
         scores = self._batched(X, self._score_fn())
@@ -678,4 +826,18 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.sparse = True
+        tags.input_tags.categorical = True
         return tags
+
+
+def _column_means(X):
+    """Column means of a dense or sparse matrix, as a flat float array."""
+    return np.asarray(X.mean(axis=0), dtype=np.float64).ravel()
+
+
+def _spread_rows(X, n_rows):
+    """At most ``n_rows`` rows of ``X``, evenly spread."""
+    if X.shape[0] <= n_rows:
+        return X
+    return X[np.linspace(0, X.shape[0] - 1, n_rows).astype(np.intp)]

@@ -49,8 +49,39 @@ class TrainingDivergedError(FloatingPointError):
     """
 
 
+class SparseRows:
+    """A scipy CSR matrix that hands out dense float32 tensors of its rows.
+
+    Stands in for the training tensor of a :class:`TensorDataset` when the
+    input is sparse: a batch (a slice or ``index_select``) is densified on
+    its own, never the whole matrix.
+    """
+
+    device = torch.device("cpu")
+
+    def __init__(self, matrix):
+        self.matrix = matrix
+
+    def __len__(self):
+        return self.matrix.shape[0]
+
+    def _dense(self, rows):
+        return torch.from_numpy(rows.toarray())
+
+    def __getitem__(self, index):
+        return self._dense(self.matrix[index])
+
+    def index_select(self, dim, index):
+        """Rows ``index`` as a dense tensor (``dim`` must be 0)."""
+        return self._dense(self.matrix[index.numpy()])
+
+    def take(self, index):
+        """Rows ``index`` as another :class:`SparseRows`."""
+        return SparseRows(self.matrix[index.numpy()])
+
+
 class TensorDataset(torch.utils.data.Dataset):
-    """All training rows as one tensor; rows are their own targets."""
+    """All training rows as one tensor (or :class:`SparseRows`); rows are their own targets."""
 
     def __init__(self, X):
         self.X = X
@@ -138,8 +169,8 @@ class HoldOut:
             )
         perm = torch.randperm(n, device=dataset.X.device, generator=self.generator)
         X = dataset.X
-        return (TensorDataset(X.index_select(0, perm[n_valid:])),
-                TensorDataset(X.index_select(0, perm[:n_valid])))
+        take = X.take if isinstance(X, SparseRows) else (lambda rows: X.index_select(0, rows))
+        return TensorDataset(take(perm[n_valid:])), TensorDataset(take(perm[:n_valid]))
 
 
 class AutoencoderNet(NeuralNet):

@@ -24,9 +24,11 @@ from torch import nn
 from torch.nn import functional as F
 
 __all__ = [
+    "ELEMENTWISE_LOSSES",
     "RECONSTRUCTION_LOSSES",
     "AutoencoderCriterion",
     "VAECriterion",
+    "column_errors",
     "elbo",
     "iwae_bound",
     "iwae_log_weights",
@@ -36,7 +38,9 @@ __all__ = [
     "sparsity_penalty",
 ]
 
-_ELEMENTWISE = {
+#: Element-wise reconstruction losses ``fn(x_hat, x)`` by name (``'bce'`` works on logits:
+#: see :func:`column_errors`).
+ELEMENTWISE_LOSSES = {
     "mse": lambda x_hat, x: (x_hat - x).square(),
     "mae": lambda x_hat, x: (x_hat - x).abs(),
     "huber": lambda x_hat, x: F.huber_loss(x_hat, x, reduction="none", delta=1.0),
@@ -64,7 +68,9 @@ def reconstruction_error(x_pre, x, loss="mse", output=None, reduction="none"):
         ``delta=1``.
     output : callable, optional
         The output activation, applied to ``x_pre`` for all losses but
-        ``'bce'``. Identity if None.
+        ``'bce'``. Identity if None. For a table, its
+        :class:`~skae.modules.TabularOutput`: the error is then the mean of
+        :func:`column_errors`.
     reduction : {'none', 'mean'}, default='none'
         ``'mean'`` returns the mean over samples too, computed as one fused
         op (the training loss).
@@ -82,12 +88,53 @@ def reconstruction_error(x_pre, x, loss="mse", output=None, reduction="none"):
     """
     if reduction not in ("none", "mean"):
         raise ValueError(f"reduction must be 'none' or 'mean', got {reduction!r}.")
+    if hasattr(output, "column_losses"):  # a table: each column's own loss
+        err = column_errors(x_pre, x, loss, output).mean(dim=-1)
+        return err.mean() if reduction == "mean" else err
     if loss == "bce":
         err = F.binary_cross_entropy_with_logits(x_pre, x, reduction=reduction)
     else:
         x_hat = x_pre if output is None else output(x_pre)
-        err = (_FUSED if reduction == "mean" else _ELEMENTWISE)[loss](x_hat, x)
+        err = (_FUSED if reduction == "mean" else ELEMENTWISE_LOSSES)[loss](x_hat, x)
     return err if reduction == "mean" else err.flatten(1).mean(dim=1)
+
+
+def column_errors(x_pre, x, loss="mse", output=None):
+    """Each column's reconstruction error per sample, in the units training uses.
+
+    For a table (``output`` is a :class:`~skae.modules.TabularOutput`),
+    each column's own loss, weighted as in training; otherwise the
+    element-wise ``loss``. Their mean over columns is
+    :func:`reconstruction_error`.
+
+    Parameters
+    ----------
+    x_pre : torch.Tensor of shape (n_samples, width)
+        Decoder output before the output activation.
+    x : torch.Tensor of shape (n_samples, n_features)
+        The targets (for a table, its columns as the model reads them).
+    loss : {'mse', 'bce', 'mae', 'huber'}, default='mse'
+        The loss (of the numeric columns, for a table).
+    output : callable, optional
+        The output activation or heads.
+
+    Returns
+    -------
+    errors : torch.Tensor of shape (n_samples, n_features)
+        One error per column.
+
+    Examples
+    --------
+    >>> import torch
+    >>> column_errors(torch.zeros(1, 2), torch.tensor([[1.0, 3.0]]))
+    tensor([[1., 9.]])
+    """
+    if hasattr(output, "column_losses"):
+        return output.column_losses(x_pre, x, loss)
+    if loss == "bce":
+        return F.binary_cross_entropy_with_logits(x_pre, x, reduction="none").flatten(1)
+    x_hat = x_pre if output is None else output(x_pre)
+    return ELEMENTWISE_LOSSES[loss](x_hat, x).flatten(1)
 
 
 def sparsity_penalty(z):
@@ -156,7 +203,8 @@ def negative_log_likelihood(x_pre, x, loss="mse", log_scale=None, output=None):
         Scalar log standard deviation (Gaussian) or log scale (Laplace).
     output : callable, optional
         Output activation applied to ``x_pre`` for the Gaussian and Laplace
-        decoders.
+        decoders; for a table, its :class:`~skae.modules.TabularOutput`,
+        which sums each column's likelihood.
 
     Returns
     -------
@@ -171,6 +219,8 @@ def negative_log_likelihood(x_pre, x, loss="mse", log_scale=None, output=None):
     >>> round(float(nll), 4)  # 2 * 0.5 * log(2 pi)
     1.8379
     """
+    if hasattr(output, "negative_log_likelihood"):  # a table: each column's likelihood
+        return output.negative_log_likelihood(x_pre, x, loss, log_scale)
     if loss == "bce":
         return F.binary_cross_entropy_with_logits(
             x_pre, x.expand_as(x_pre), reduction="none"

@@ -26,17 +26,22 @@ own torch code or build the same network by hand (as the benchmarks do).
 
 import math
 from dataclasses import dataclass, fields
+from itertools import accumulate
 from numbers import Integral
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .losses import ELEMENTWISE_LOSSES, negative_log_likelihood
+
 __all__ = [
     "ACTIVATIONS",
     "Autoencoder",
     "Corruption",
     "Dropout",
+    "TabularInput",
+    "TabularOutput",
     "TiedConvTranspose2d",
     "TiedLinear",
     "VariationalAutoencoder",
@@ -44,6 +49,7 @@ __all__ = [
     "build_autoencoder",
     "build_variational_autoencoder",
     "conv_output_shapes",
+    "embedding_dim",
     "init_parameters",
     "set_generator",
 ]
@@ -155,6 +161,293 @@ def init_parameters(module, generator=None):
             elif hasattr(sub, "reset_parameters"):
                 sub.reset_parameters()
     return module
+
+
+def _output_layer(output_activation):
+    if isinstance(output_activation, nn.Module):
+        return output_activation
+    return OUTPUT_ACTIVATIONS[output_activation]()
+
+
+# ---------------------------------------------------------------- tables
+#
+# A table's columns reach the network as one float per column: a numeric
+# value (standardised by the estimator), a 0/1 flag, or a categorical level's
+# code (-1 for a level unseen in fit, or missing). Each kind of column owns
+# how it enters the network (its input encoding), what the decoder returns
+# for it (its head: width and activation) and its loss, so a new kind is one
+# class here.
+
+#: Categorical columns with more levels than this enter the network through
+#: a learned embedding instead of a one-hot vector.
+MAX_ONE_HOT_LEVELS = 16
+
+
+def embedding_dim(n_levels):
+    """Width of the embedding of a categorical column with ``n_levels`` levels.
+
+    fastai's rule of thumb ``1.6 * n ** 0.56``, capped at 32.
+
+    Parameters
+    ----------
+    n_levels : int
+        Number of levels.
+
+    Returns
+    -------
+    width : int
+        Embedding width.
+
+    Examples
+    --------
+    >>> embedding_dim(100)
+    21
+    """
+    return min(32, round(1.6 * n_levels ** 0.56))
+
+
+class _Numeric:
+    """A numeric column: the value itself in, one linear output, the ``loss``."""
+
+    @staticmethod
+    def head_width(n_levels):
+        return 1
+
+    @staticmethod
+    def activate(h):
+        return h
+
+    @staticmethod
+    def loss(h, target, loss):
+        return ELEMENTWISE_LOSSES[loss](h[..., 0], target)
+
+    @staticmethod
+    def nll(h, target, loss, log_scale):
+        # The Gaussian (or Laplace, for 'mae') likelihood of one value.
+        return negative_log_likelihood(h, target[..., None], loss, log_scale)
+
+
+class _Binary(_Numeric):
+    """A 0/1 column: the flag in, one logit out, Bernoulli cross-entropy."""
+
+    @staticmethod
+    def activate(h):
+        return torch.sigmoid(h)
+
+    @staticmethod
+    def loss(h, target, loss):
+        return F.binary_cross_entropy_with_logits(h[..., 0], target.expand_as(h[..., 0]),
+                                                  reduction="none")
+
+    @classmethod
+    def nll(cls, h, target, loss, log_scale):
+        return cls.loss(h, target, loss)
+
+
+class _Categorical:
+    """A categorical column: its level code in, one logit per level out, cross-entropy.
+
+    An unknown level (code -1) enters as a zero vector and adds no loss.
+    """
+
+    @staticmethod
+    def head_width(n_levels):
+        return n_levels
+
+    @staticmethod
+    def activate(h):
+        return torch.softmax(h, dim=-1)
+
+    @staticmethod
+    def loss(h, target, loss):
+        codes = target.long().expand(h.shape[:-1])
+        flat = F.cross_entropy(h.reshape(-1, h.shape[-1]), codes.reshape(-1).clamp(min=-1),
+                               ignore_index=-1, reduction="none")
+        return flat.reshape(codes.shape)
+
+    @classmethod
+    def nll(cls, h, target, loss, log_scale):
+        return cls.loss(h, target, loss)
+
+
+COLUMN_KINDS = {"numeric": _Numeric, "binary": _Binary, "categorical": _Categorical}
+
+
+class TabularInput(nn.Module):
+    """Encode a table's columns into the network's dense input.
+
+    Numeric and binary columns pass through; a categorical column becomes a
+    one-hot vector, or a learned embedding when it has more than
+    :data:`MAX_ONE_HOT_LEVELS` levels. A code of -1 (an unknown level)
+    becomes a zero vector, as ``OneHotEncoder(handle_unknown='ignore')``
+    encodes it.
+
+    Parameters
+    ----------
+    columns : sequence of (kind, n_levels)
+        Each input column's kind (``'numeric'``, ``'binary'`` or
+        ``'categorical'``) and number of levels (1 for the others).
+
+    Examples
+    --------
+    >>> import torch
+    >>> layer = TabularInput([("numeric", 1), ("categorical", 3)])
+    >>> layer(torch.tensor([[0.5, 2.0], [1.0, -1.0]]))
+    tensor([[0.5000, 0.0000, 0.0000, 1.0000],
+            [1.0000, 0.0000, 0.0000, 0.0000]])
+    """
+
+    def __init__(self, columns):
+        super().__init__()
+        self.columns = tuple((str(kind), int(n)) for kind, n in columns)
+        self.embeddings = nn.ModuleDict({
+            str(j): nn.Embedding(n, embedding_dim(n))
+            for j, (kind, n) in enumerate(self.columns)
+            if kind == "categorical" and n > MAX_ONE_HOT_LEVELS
+        })
+
+    @property
+    def width(self):
+        """Width of the encoded input."""
+        return sum(self._width(j, kind, n) for j, (kind, n) in enumerate(self.columns))
+
+    def _width(self, j, kind, n):
+        if kind != "categorical":
+            return 1
+        return self.embeddings[str(j)].embedding_dim if str(j) in self.embeddings else n
+
+    def forward(self, x):
+        """Return the dense encoding of the columns ``x``.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n_samples, n_columns)
+            One float per column: values, flags and level codes.
+
+        Returns
+        -------
+        encoded : torch.Tensor of shape (n_samples, width)
+            The network's input.
+        """
+        parts = []
+        for j, (kind, n) in enumerate(self.columns):
+            if kind != "categorical":
+                parts.append(x[:, j:j + 1])
+                continue
+            codes = x[:, j].long()
+            known = (codes >= 0).to(x.dtype)[:, None]
+            if str(j) in self.embeddings:
+                parts.append(self.embeddings[str(j)](codes.clamp(min=0)).to(x.dtype) * known)
+            else:
+                parts.append(F.one_hot(codes.clamp(min=0), n).to(x.dtype) * known)
+        return torch.cat(parts, dim=1)
+
+
+class TabularOutput(nn.Module):
+    """The decoder's heads for a table: one slice of its output per column.
+
+    ``forward`` applies each column's activation (identity for numeric,
+    sigmoid for binary, softmax over a categorical column's levels);
+    :meth:`column_losses` gives each column's loss, weighted by
+    ``weights`` (a buffer; the estimator sets it to one over the loss of
+    predicting the column's training mean or level frequencies, so that
+    every column counts alike whatever its kind and scale), and
+    :meth:`negative_log_likelihood` the VAE's per-row likelihood.
+
+    Parameters
+    ----------
+    columns : sequence of (kind, n_levels)
+        As for :class:`TabularInput`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> heads = TabularOutput([("binary", 1), ("categorical", 2)])
+    >>> heads(torch.zeros(1, 3))
+    tensor([[0.5000, 0.5000, 0.5000]])
+    """
+
+    def __init__(self, columns):
+        super().__init__()
+        self.columns = tuple((str(kind), int(n)) for kind, n in columns)
+        stops = list(accumulate(COLUMN_KINDS[k].head_width(n) for k, n in self.columns))
+        self.slices = list(zip([0, *stops[:-1]], stops))
+        self.register_buffer("weights", torch.ones(len(self.columns)))
+
+    @property
+    def width(self):
+        """Width of the decoder output the heads read."""
+        return self.slices[-1][1]
+
+    def reset_parameters(self):
+        """Reset the column weights to one."""
+        with torch.no_grad():
+            self.weights.fill_(1.0)
+
+    def _per_column(self, fn, h, *args):
+        return torch.stack(
+            [fn(COLUMN_KINDS[kind], h[..., a:b], *args, j)
+             for j, ((kind, _), (a, b)) in enumerate(zip(self.columns, self.slices))], dim=-1)
+
+    def forward(self, h):
+        """Apply each column's activation to its slice of ``h``.
+
+        Parameters
+        ----------
+        h : torch.Tensor of shape (..., width)
+            Decoder outputs before activation.
+
+        Returns
+        -------
+        out : torch.Tensor of shape (..., width)
+            Values (numeric), probabilities (binary) and level probabilities
+            (categorical).
+        """
+        return torch.cat([COLUMN_KINDS[kind].activate(h[..., a:b])
+                          for (kind, _), (a, b) in zip(self.columns, self.slices)], dim=-1)
+
+    def column_losses(self, h, x, loss="mse"):
+        """Each column's weighted loss.
+
+        Parameters
+        ----------
+        h : torch.Tensor of shape (..., n_samples, width)
+            Decoder outputs before activation.
+        x : torch.Tensor of shape (n_samples, n_columns)
+            The columns as :class:`TabularInput` reads them.
+        loss : {'mse', 'mae', 'huber'}, default='mse'
+            The loss of numeric columns.
+
+        Returns
+        -------
+        losses : torch.Tensor of shape (..., n_samples, n_columns)
+            ``weights`` times each column's loss.
+        """
+        losses = self._per_column(
+            lambda k, hj, j: k.loss(hj, x[..., j].to(hj.dtype), loss), h)
+        return losses * self.weights.to(losses.dtype)
+
+    def negative_log_likelihood(self, h, x, loss="mse", log_scale=None):
+        """Each row's negative log-likelihood under the heads, in nats.
+
+        Parameters
+        ----------
+        h : torch.Tensor of shape (..., n_samples, width)
+            Decoder outputs before activation.
+        x : torch.Tensor of shape (n_samples, n_columns)
+            The columns.
+        loss : {'mse', 'mae'}, default='mse'
+            Gaussian or Laplace likelihood of the numeric columns.
+        log_scale : torch.Tensor, optional
+            Their log scale.
+
+        Returns
+        -------
+        nll : torch.Tensor of shape (..., n_samples)
+            Summed over columns.
+        """
+        return self._per_column(
+            lambda k, hj, j: k.nll(hj, x[..., j].to(hj.dtype), loss, log_scale), h).sum(-1)
 
 
 class Corruption(nn.Module):
@@ -421,10 +714,14 @@ class Autoencoder(nn.Module):
         Maps ``(n, n_features)`` to codes ``(n, n_components)``.
     decoder : torch.nn.Module
         Maps codes back to ``(n, n_features)``, before the output activation.
-    output_activation : {'identity', 'sigmoid', 'tanh'}, default='identity'
+    output_activation : {'identity', 'sigmoid', 'tanh'} or torch.nn.Module, default='identity'
         Applied by :meth:`decode`; ``forward`` returns the values before it.
+        A module such as :class:`TabularOutput` may stand in for the name.
     corruption : Corruption, optional
-        Applied to the input in training mode only.
+        Applied to the (encoded) input in training mode only.
+    input_layer : torch.nn.Module, optional
+        Applied to the input first, e.g. :class:`TabularInput`; identity
+        if None.
 
     Examples
     --------
@@ -435,12 +732,14 @@ class Autoencoder(nn.Module):
     (torch.Size([3, 4]), torch.Size([3, 2]))
     """
 
-    def __init__(self, encoder, decoder, output_activation="identity", corruption=None):
+    def __init__(self, encoder, decoder, output_activation="identity", corruption=None,
+                 input_layer=None):
         super().__init__()
+        self.input = input_layer if input_layer is not None else nn.Identity()
         self.corruption = corruption
         self.encoder = encoder
         self.decoder = decoder
-        self.output = OUTPUT_ACTIVATIONS[output_activation]()
+        self.output = _output_layer(output_activation)
 
     def encode(self, x):
         """Return the codes of ``x`` (never corrupted).
@@ -455,7 +754,7 @@ class Autoencoder(nn.Module):
         z : torch.Tensor of shape (n_samples, n_components)
             Their codes.
         """
-        return self.encoder(x)
+        return self.encoder(self.input(x))
 
     def decode(self, z):
         """Return reconstructions in data space.
@@ -487,6 +786,7 @@ class Autoencoder(nn.Module):
         z : torch.Tensor of shape (n_samples, n_components)
             Codes.
         """
+        x = self.input(x)
         if self.corruption is not None:
             x = self.corruption(x)
         z = self.encoder(x)
@@ -503,11 +803,15 @@ class VariationalAutoencoder(nn.Module):
         means, then the log-variances (clamped to a safe range).
     decoder : torch.nn.Module
         Maps codes to ``(n, n_features)`` before the output activation.
-    output_activation : {'identity', 'sigmoid', 'tanh'}, default='identity'
-        Applied by :meth:`decode`.
+    output_activation : {'identity', 'sigmoid', 'tanh'} or torch.nn.Module, default='identity'
+        Applied by :meth:`decode`; a module such as :class:`TabularOutput`
+        may stand in for the name.
     log_scale : float, default=0.0
         Initial log standard deviation (Gaussian decoder) or log scale
         (Laplace decoder) of the likelihood, a learned scalar.
+    input_layer : torch.nn.Module, optional
+        Applied to the input first, e.g. :class:`TabularInput`; identity
+        if None.
 
     Examples
     --------
@@ -520,11 +824,13 @@ class VariationalAutoencoder(nn.Module):
 
     generator = None
 
-    def __init__(self, encoder, decoder, output_activation="identity", log_scale=0.0):
+    def __init__(self, encoder, decoder, output_activation="identity", log_scale=0.0,
+                 input_layer=None):
         super().__init__()
+        self.input = input_layer if input_layer is not None else nn.Identity()
         self.encoder = encoder
         self.decoder = decoder
-        self.output = OUTPUT_ACTIVATIONS[output_activation]()
+        self.output = _output_layer(output_activation)
         self.initial_log_scale = float(log_scale)
         self.log_scale = nn.Parameter(torch.tensor(self.initial_log_scale))
 
@@ -547,7 +853,7 @@ class VariationalAutoencoder(nn.Module):
         logvar : torch.Tensor of shape (n_samples, n_components)
             Posterior log-variances, clamped to [LOGVAR_MIN, LOGVAR_MAX].
         """
-        mu, logvar = self.encoder(x).chunk(2, dim=-1)
+        mu, logvar = self.encoder(self.input(x)).chunk(2, dim=-1)
         return mu, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
 
     def encode(self, x):
@@ -692,6 +998,12 @@ class Architecture:
         Training-time input corruption (a :class:`Corruption` layer).
     noise_level : float, default=0.1
         Its standard deviation or fraction of corrupted entries.
+    columns : sequence of (kind, n_levels) or None, default=None
+        For a table: each of the ``n_features`` columns' kind
+        (``'numeric'``, ``'binary'``, ``'categorical'``) and number of
+        levels. The network then reads the columns through a
+        :class:`TabularInput` and decodes them with a :class:`TabularOutput`.
+        None: all columns are plain numbers.
 
     Examples
     --------
@@ -712,6 +1024,7 @@ class Architecture:
     tied_weights: bool = False
     noise: str | None = None
     noise_level: float = 0.1
+    columns: tuple | None = None
 
     def __post_init__(self):
         def normalise(name, value):
@@ -733,11 +1046,34 @@ class Architecture:
             normalise("image_shape", shape)
             normalise("conv_channels",
                       _positive_ints("conv_channels", self.conv_channels, allow_empty=False))
+        if self.columns is not None:
+            self._check_columns()
         if self.noise in ("masking", "salt_and_pepper") and self.noise_level > 1:
             raise ValueError(
                 f"noise={self.noise!r} takes a fraction of entries: noise_level must be in "
                 f"[0, 1], got {self.noise_level}."
             )
+
+    def _check_columns(self):
+        columns = tuple((str(kind), int(n)) for kind, n in self.columns)
+        object.__setattr__(self, "columns", columns)
+        if len(columns) != self.n_features or any(k not in COLUMN_KINDS for k, _ in columns):
+            raise ValueError(f"columns must give a kind of {sorted(COLUMN_KINDS)} and a number "
+                             f"of levels for each of the {self.n_features} features.")
+        if self.image_shape is not None:
+            raise ValueError("A convolutional architecture (image_shape) reads pixels; it takes "
+                             "no categorical or binary columns.")
+        if self.tied_weights and TabularInput(columns).width != TabularOutput(columns).width:
+            raise ValueError(
+                "tied_weights needs the decoder's output as wide as the encoder's input; "
+                f"categorical columns with more than {MAX_ONE_HOT_LEVELS} levels enter through "
+                "embeddings, so they cannot be tied. Use tied_weights=False."
+            )
+
+    @property
+    def input_width(self):
+        """Width of the encoder's input (one-hot and embedded columns counted out)."""
+        return TabularInput(self.columns).width if self.columns else self.n_features
 
     def changes(self, other):
         """Describe the fields that differ from ``other``'s, as ``'name (a -> b)'``.
@@ -806,7 +1142,7 @@ def _stacks(arch, code_width):
     ``n_components`` inputs, walks the dense layers back, then the conv tail.
     """
     encoder, conv_tail, flat = _conv_stacks(arch) if arch.image_shape else ([], [], None)
-    sizes = [flat or arch.n_features, *arch.hidden_layer_sizes]
+    sizes = [flat or arch.input_width, *arch.hidden_layer_sizes]
     linears = [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
     for linear in linears:
         encoder += _dense_block(linear, arch)
@@ -814,6 +1150,9 @@ def _stacks(arch, code_width):
     encoder.append(code)
     mirrored = [_mirror(code, arch, arch.n_components),
                 *(_mirror(linear, arch) for linear in linears[::-1])]
+    out_width = TabularOutput(arch.columns).width if arch.columns else sizes[0]
+    if out_width != sizes[0]:  # a table's heads are wider than its embedded input
+        mirrored[-1] = nn.Linear(mirrored[-1].in_features, out_width)
     decoder = [layer for linear in mirrored[:-1] for layer in _dense_block(linear, arch)]
     decoder += [mirrored[-1], *conv_tail]
     return nn.Sequential(*encoder), nn.Sequential(*decoder)
@@ -844,8 +1183,16 @@ def build_autoencoder(architecture):
     arch = architecture
     encoder, decoder = _stacks(arch, arch.n_components)
     corruption = None if arch.noise is None else \
-        Corruption(arch.noise, arch.noise_level, arch.n_features)
-    return Autoencoder(encoder, decoder, arch.output_activation, corruption)
+        Corruption(arch.noise, arch.noise_level, arch.input_width)
+    return Autoencoder(encoder, decoder, _output(arch), corruption, _input(arch))
+
+
+def _input(arch):
+    return TabularInput(arch.columns) if arch.columns else None
+
+
+def _output(arch):
+    return TabularOutput(arch.columns) if arch.columns else arch.output_activation
 
 
 def build_variational_autoencoder(architecture):
@@ -874,4 +1221,4 @@ def build_variational_autoencoder(architecture):
     if arch.tied_weights or arch.noise is not None:
         raise ValueError("A variational autoencoder takes no tied weights and no noise.")
     encoder, decoder = _stacks(arch, 2 * arch.n_components)
-    return VariationalAutoencoder(encoder, decoder, arch.output_activation)
+    return VariationalAutoencoder(encoder, decoder, _output(arch), input_layer=_input(arch))
