@@ -30,8 +30,8 @@ from sklearn.utils.validation import (
 from skorch.callbacks import GradientNormClipping, PassthroughScoring
 from skorch.utils import noop
 
-from ._distributed import DataParallelSync, broadcast_seed, data_parallel_shard
 from . import _tabular
+from ._distributed import DataParallelSync, broadcast_seed, data_parallel_shard
 from ._net import (
     AutoencoderNet,
     BatchIterator,

@@ -4,10 +4,10 @@ PARAMS = {
     "n_components": """n_components : int, default=2
         Width of the latent code (the number of output features of
         ``transform``).""",
-    "categorical_features": """categorical_features : 'from_dtype', array-like of str, int or bool, \
-or None, default='from_dtype'
-        Which columns of a DataFrame are categorical, as in
-        ``HistGradientBoostingRegressor``: ``'from_dtype'`` takes columns of
+    "categorical_features": """categorical_features : 'from_dtype', array-like or None, \
+default='from_dtype'
+        Which columns of a DataFrame are categorical (names, indices or a
+        boolean mask), as in ``HistGradientBoostingRegressor``: ``'from_dtype'`` takes columns of
         dtype ``category``, ``object`` or ``string``; column names, indices
         or a boolean mask name them (indices work on arrays too); None
         makes every column numeric. Boolean columns are binary. A table with

@@ -12,7 +12,6 @@ tests.
 """
 
 import copy
-import re
 import string
 
 import numpy as np
