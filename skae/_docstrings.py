@@ -6,17 +6,17 @@ PARAMS = {
         ``transform``).""",
     "categorical_features": """categorical_features : 'from_dtype', array-like or None, \
 default='from_dtype'
-        Which columns of a DataFrame are categorical (names, indices or a
-        boolean mask), as in ``HistGradientBoostingRegressor``: ``'from_dtype'`` takes columns of
-        dtype ``category``, ``object`` or ``string``; column names, indices
-        or a boolean mask name them (indices work on arrays too); None
-        makes every column numeric. Boolean columns are binary. A table with
-        categorical or binary columns gets one output head and loss per
-        column (see the user guide's "Tables" section): numeric columns are
-        standardised inside the model and use ``loss``, binary columns a
-        Bernoulli cross-entropy, categorical columns a softmax
-        cross-entropy, each divided by the loss of predicting the column's
-        marginal. Numeric arrays and sparse matrices are used as they are.""",
+        Which columns are categorical, as in ``HistGradientBoostingRegressor``:
+        ``'from_dtype'`` takes a DataFrame's columns of dtype ``category``,
+        ``object`` or ``string``; column names, indices or a boolean mask
+        name them (indices work on arrays too); None makes every column
+        numeric. Boolean columns are binary. A table with categorical or
+        binary columns gets one output head and loss per column (see the
+        user guide's "Tables" section): numeric columns are standardised
+        inside the model and use ``loss``, binary columns a Bernoulli
+        cross-entropy, categorical columns a softmax cross-entropy, each
+        divided by the loss of predicting the column's marginal. Numeric
+        arrays and sparse matrices are used as they are.""",
     "hidden_layer_sizes": """hidden_layer_sizes : tuple of int, default=(128, 64)
         Sizes of the encoder's dense hidden layers; the decoder mirrors them.
         ``()`` gives a single linear layer each way.""",
