@@ -47,7 +47,8 @@ __all__ = ["load", "save"]
 
 FORMAT = "skae"
 #: Version of the file layout; :func:`load` refuses files with a newer one.
-FORMAT_VERSION = 1
+#: 2 added the description of a table's columns (``"table"``).
+FORMAT_VERSION = 2
 
 _META_KEY = "skae"
 _DIGEST_KEY = "skae_sha256"
@@ -307,6 +308,7 @@ def save(estimator, path):
         },
         "optimizer": optimizer_state,
         "history": _encode(net.history.to_list(), None, "history"),
+        "table": _encode(estimator._table, None, "table"),
     }
     tensors = _cpu_tensors(tensors)
     meta_json = _canonical_json(meta)
@@ -467,6 +469,7 @@ def load(path, *, device=None):
         optimizer_state = _decode(meta["optimizer"], tensors)
         history = History(_decode(meta["history"]))
         n_features = int(fitted["n_features_in_"])
+        table = _decode(meta.get("table"))
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{os.fspath(path)!r} has incomplete skae metadata ({exc!r}).") \
             from None
@@ -479,9 +482,13 @@ def load(path, *, device=None):
     # The parameters come from a file: check them as fit would (an
     # InvalidParameterError is a ValueError) before building anything.
     estimator._validate_params()
+    try:
+        estimator._set_table(table)
+        architecture = estimator._architecture(n_features)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{os.fspath(path)!r} describes an invalid network ({exc}).") from None
     # Initial weights are drawn from a throw-away generator: the file's replace them.
-    net = estimator._make_net(estimator._architecture(n_features), target,
-                              torch.Generator(device=target))
+    net = estimator._make_net(architecture, target, torch.Generator(device=target))
     try:
         net.module_.load_state_dict(module_state, strict=True)
         net.optimizer_.load_state_dict(optimizer_state)

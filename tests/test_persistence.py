@@ -313,7 +313,8 @@ def test_file_is_safetensors_with_json_metadata(X, tmp_path):
         names = set(f.keys())
     meta = json.loads(metadata["skae"])
     assert meta["format"] == "skae"
-    assert meta["format_version"] == skae._persistence.FORMAT_VERSION == 1
+    assert meta["format_version"] == skae._persistence.FORMAT_VERSION == 2
+    assert meta["table"] is None  # plain numbers: no column descriptions
     assert meta["skae_version"] == skae.__version__
     assert meta["class"] == "VAETransformer"
     assert meta["params"]["hidden_layer_sizes"] == {"__tuple__": [8]}
@@ -432,10 +433,10 @@ def test_rejects_renamed_or_removed_tensors(saved):
 
 def test_rejects_a_newer_format_version(X, tmp_path, monkeypatch):
     path = tmp_path / "future.safetensors"
-    monkeypatch.setattr(skae._persistence, "FORMAT_VERSION", 2)
+    monkeypatch.setattr(skae._persistence, "FORMAT_VERSION", 3)
     save(make("dense").fit(X), path)
     monkeypatch.undo()
-    with pytest.raises(ValueError, match="format version 2.*reads versions 1 to 1.*Upgrade"):
+    with pytest.raises(ValueError, match="format version 3.*reads versions 1 to 2.*Upgrade"):
         load(path)
 
 
