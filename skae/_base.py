@@ -388,6 +388,14 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """
         if self._table is None:
             return
+        # A table's embeddings: nn.Embedding.reset_parameters (init_parameters'
+        # fallback) draws from torch's global generator; redraw them from the
+        # fit's own, so that random_state alone decides them.
+        generator = self.net_.generator_
+        with torch.no_grad():
+            for layer in self.net_.module_.input.modules():
+                if isinstance(layer, torch.nn.Embedding):
+                    torch.nn.init.normal_(layer.weight, generator=generator)
         heads = self.net_.module_.output
         rows = _spread_rows(X, 2**16)
         pre = self._marginal_outputs(X).expand(len(rows), -1)
