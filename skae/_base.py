@@ -465,10 +465,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             and not (isinstance(self.categorical_features, str))
         if not isinstance(X, pd.DataFrame) and not explicit:
             return None
-        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
-        mask = _tabular.categorical_mask(frame, self.categorical_features)
+        # An object ndarray (numbers and text) gets each column's own dtype.
+        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X).infer_objects()
+        mask = _tabular.categorical_mask(X, self.categorical_features)  # X: names or none
         table = _tabular.describe(frame, mask)
-        return table if any(c["kind"] != "numeric" for c in table) else None
+        if all(c["kind"] == "numeric" for c in table):
+            return None
+        if not frame.columns.is_unique:  # inverse_transform could not name its columns
+            repeated = sorted(set(frame.columns[frame.columns.duplicated()]), key=str)
+            raise ValueError(f"A table's column names must be unique; {repeated} repeat.")
+        return table
 
     def _set_table(self, table):
         """Keep a table's description, and the fitted attributes derived from it."""

@@ -49,7 +49,7 @@ def categorical_mask(X, categorical_features):
     if isinstance(categorical_features, str) and categorical_features == "from_dtype":
         if columns is None:
             return np.zeros(n_features, dtype=bool)
-        return np.array([_is_categorical_dtype(X[c].dtype) for c in columns], dtype=bool)
+        return np.array([_is_categorical_dtype(dtype) for dtype in X.dtypes], dtype=bool)
     values = np.asarray(categorical_features)
     if values.dtype.kind == "b":
         if values.shape != (n_features,):
@@ -59,12 +59,13 @@ def categorical_mask(X, categorical_features):
             )
         return values.astype(bool)
     mask = np.zeros(n_features, dtype=bool)
-    for value in values.ravel():
+    for value in values.ravel().tolist():  # Python scalars: plain reprs in errors
         if isinstance(value, str):
             if columns is None or value not in columns:
                 raise ValueError(
                     f"categorical_features names column {value!r}, which X does not have"
-                    + ("" if columns is None else f" (its columns: {columns})") + "."
+                    + (" (X has no column names: give indices or a boolean mask)"
+                       if columns is None else f" (its columns: {columns})") + "."
                 )
             mask[columns.index(value)] = True
         elif isinstance(value, Integral) and -n_features <= value < n_features:
@@ -156,8 +157,8 @@ def describe(X, mask):
         (categorical; with ``ordered`` for a ``category`` column).
     """
     table = []
-    for name, categorical in zip(X.columns, mask):
-        series = X[name]
+    for j, (name, categorical) in enumerate(zip(X.columns, mask)):
+        series = X.iloc[:, j]  # by position: names may repeat
         column = {"name": _plain(name) if not isinstance(name, str) else name,
                   "kind": _kind(series, categorical), "dtype": _dtype_name(series)}
         if column["kind"] == "numeric":
@@ -201,7 +202,9 @@ def encode(X, table):
         if column["kind"] == "categorical":
             if series.isna().any():
                 raise ValueError(f"Categorical column {name!r} has missing values.")
-            out[:, j] = pd.Categorical(series, categories=column["levels"]).codes
+            # -1 for a level not seen in fit (pd.Categorical with fixed categories
+            # would too, but pandas deprecates values outside the categories).
+            out[:, j] = pd.Index(column["levels"]).get_indexer(series)
             continue
         try:
             values = series.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -248,7 +251,11 @@ def decode(outputs, table, index=None):
         block = outputs[:, start:start + width]
         start += width
         data[column["name"]] = _decode_column(block, column)
-    return pd.DataFrame(data, index=index)
+    frame = pd.DataFrame(data, index=index)
+    for column in table:  # pandas >= 3 infers the 'str' dtype from an object array of text
+        if column["dtype"] == "object" and frame[column["name"]].dtype != object:
+            frame[column["name"]] = frame[column["name"]].astype(object)
+    return frame
 
 
 def _decode_column(block, column):
