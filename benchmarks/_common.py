@@ -414,6 +414,68 @@ def heldout_split(X, fraction=0.1, seed=0):
     return (np.ascontiguousarray(X[perm[n_test:]]), np.ascontiguousarray(X[perm[:n_test]]))
 
 
+# ------------------------------------------------------- the reference models
+
+
+def hidden_sizes(n_features):
+    """The hidden layers the speed benchmarks use: wider for wide data."""
+    return (256, 128) if n_features > 256 else (128, 64)
+
+
+def build_module(n_features, n_components, hidden_layer_sizes):
+    """skae's dense autoencoder module (ReLU, identity output), outside an estimator."""
+    from skae.modules import Architecture, build_autoencoder
+
+    return build_autoencoder(Architecture(n_features, n_components,
+                                          hidden_layer_sizes=hidden_layer_sizes,
+                                          activation="relu"))
+
+
+def fit_torch_loop(X, cfg, seed, n_components, **adam):
+    """What a hand-written PyTorch training loop does with skae's module.
+
+    Mini-batch Adam (``adam``: extra options, e.g. ``fused=True``) on the MSE
+    for ``cfg["epochs"]`` epochs of ``cfg["batch_size"]`` rows, each batch
+    gathered from one shuffled index on ``cfg.get("device", "cpu")``. Returns
+    the module in eval mode.
+    """
+    import torch
+    from torch.nn import functional as F
+
+    device = torch.device(cfg.get("device", "cpu"))
+    torch.manual_seed(seed)
+    X = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(device)
+    module = build_module(X.shape[1], n_components, cfg["hidden"]).to(device)
+    optimizer = torch.optim.Adam(module.parameters(), lr=cfg["lr"], **adam)
+    batch_size, n = cfg["batch_size"], len(X)
+    module.train()
+    for _ in range(cfg["epochs"]):
+        perm = torch.randperm(n, device=device)
+        for start in range(0, n, batch_size):
+            xb = X.index_select(0, perm[start:start + batch_size])
+            optimizer.zero_grad()
+            x_hat, _ = module(xb)
+            loss = F.mse_loss(x_hat, xb)
+            loss.backward()
+            optimizer.step()
+            loss.item()  # what a loop that logs its loss waits for
+    return module.eval()
+
+
+def heldout_datasets(args, fraction=0.1):
+    """``(name, X_train, X_test)`` for each of ``args.datasets`` that is available.
+
+    Loads each with ``args.max_rows``, ``args.seed`` and ``args.mnist_dir`` and
+    holds out ``fraction`` of its rows; an absent data set is skipped (with
+    the note ``load_dataset`` prints).
+    """
+    for name in args.datasets:
+        X = load_dataset(name, max_rows=args.max_rows, seed=args.seed,
+                         mnist_path=args.mnist_dir)
+        if X is not None:
+            yield (name, *heldout_split(X, fraction, seed=args.seed))
+
+
 # ------------------------------------------------------------------ timing
 
 @dataclass

@@ -41,20 +41,14 @@ from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
 from torch import nn
-from torch.nn import functional as F
 
 from skae import AutoencoderTransformer
-from skae.modules import build_autoencoder
 
 NAME = "bench_fit"
 N_COMPONENTS = 16
 DATASETS = ("digits", "manifold", "mnist", "fashion")
 CONTENDERS = ("skae", "torch loop", "torch loop (fused Adam)", "skorch", "sklearn MLP", "pyod",
               "PCA")
-
-
-def hidden_sizes(n_features):
-    return (256, 128) if n_features > 256 else (128, 64)
 
 
 # ------------------------------------------------------------- contenders
@@ -69,26 +63,7 @@ def fit_skae(X, cfg, seed):
 
 def fit_torch_loop(X, cfg, seed, **adam):
     """What a hand-written PyTorch training loop does."""
-    torch.manual_seed(seed)
-    X = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
-    module = build_autoencoder(X.shape[1], N_COMPONENTS, hidden_layer_sizes=cfg["hidden"],
-                               activation="relu")
-    optimizer = torch.optim.Adam(module.parameters(), lr=cfg["lr"], **adam)
-    batch_size, n = cfg["batch_size"], len(X)
-    module.train()
-    losses = []
-    for _ in range(cfg["epochs"]):
-        perm = torch.randperm(n)
-        for start in range(0, n, batch_size):
-            xb = X[perm[start:start + batch_size]]
-            optimizer.zero_grad()
-            x_hat, _ = module(xb)
-            loss = F.mse_loss(x_hat, xb)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-    module.eval()
-    return module
+    return _common.fit_torch_loop(X, cfg, seed, N_COMPONENTS, **adam)
 
 
 class Reconstruction(nn.Module):
@@ -96,8 +71,7 @@ class Reconstruction(nn.Module):
 
     def __init__(self, n_features, n_components, hidden_layer_sizes):
         super().__init__()
-        self.ae = build_autoencoder(n_features, n_components,
-                                    hidden_layer_sizes=hidden_layer_sizes, activation="relu")
+        self.ae = _common.build_module(n_features, n_components, hidden_layer_sizes)
 
     def forward(self, x):
         return self.ae(x)[0]
@@ -244,13 +218,8 @@ def main(argv=None):
 
     warm_up(contenders, args)
     rows = []
-    for dataset in args.datasets:
-        X = _common.load_dataset(dataset, max_rows=args.max_rows, seed=args.seed,
-                                 mnist_path=args.mnist_dir)
-        if X is None:
-            continue
-        X_train, X_test = _common.heldout_split(X, 0.1, seed=args.seed)
-        cfg = {"hidden": hidden_sizes(X.shape[1]), "lr": args.lr,
+    for dataset, X_train, X_test in _common.heldout_datasets(args):
+        cfg = {"hidden": _common.hidden_sizes(X_train.shape[1]), "lr": args.lr,
                "batch_size": args.batch_size, "epochs": args.epochs}
         print(f"{dataset}: {X_train.shape[0]} x {X_train.shape[1]} train, "
               f"{len(X_test)} held out, hidden {cfg['hidden']}", flush=True)
@@ -268,7 +237,7 @@ def main(argv=None):
             row = {
                 "dataset": dataset,
                 "n_train": len(X_train),
-                "n_features": X.shape[1],
+                "n_features": X_train.shape[1],
                 "contender": name,
                 "fit_s": timing.median,
                 "fit_s_min": timing.min,

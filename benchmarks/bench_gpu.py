@@ -33,18 +33,12 @@ CPU (for its smoke test; those numbers say nothing about GPUs).
 import _common
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from skae import AutoencoderTransformer
-from skae.modules import build_autoencoder
 
 NAME = "bench_gpu"
 N_COMPONENTS = 16
 BATCH = 4096
-
-
-def hidden_sizes(n_features):
-    return (256, 128) if n_features > 256 else (128, 64)
 
 
 def fit_skae(X, cfg, seed):
@@ -56,25 +50,7 @@ def fit_skae(X, cfg, seed):
 
 
 def fit_torch_loop(X, cfg, seed, **adam):
-    device = torch.device(cfg["device"])
-    torch.manual_seed(seed)
-    X = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(device)
-    module = build_autoencoder(X.shape[1], N_COMPONENTS, hidden_layer_sizes=cfg["hidden"],
-                               activation="relu").to(device)
-    optimizer = torch.optim.Adam(module.parameters(), lr=cfg["lr"], **adam)
-    batch_size, n = cfg["batch_size"], len(X)
-    module.train()
-    for _ in range(cfg["epochs"]):
-        perm = torch.randperm(n, device=device)
-        for start in range(0, n, batch_size):
-            xb = X.index_select(0, perm[start:start + batch_size])
-            optimizer.zero_grad()
-            x_hat, _ = module(xb)
-            loss = F.mse_loss(x_hat, xb)
-            loss.backward()
-            optimizer.step()
-            loss.item()
-    return module.eval()
+    return _common.fit_torch_loop(X, cfg, seed, N_COMPONENTS, **adam)
 
 
 # skae uses Adam(fused=True) where supported; the fused loop isolates its overhead.
@@ -155,15 +131,10 @@ def main(argv=None):
     sync = torch.cuda.synchronize if device.type == "cuda" else None
 
     rows = []
-    for dataset in args.datasets:
-        X = _common.load_dataset(dataset, max_rows=args.max_rows, seed=args.seed,
-                                 mnist_path=args.mnist_dir)
-        if X is None:
-            continue
-        X_train, X_test = _common.heldout_split(X, 0.1, seed=args.seed)
+    for dataset, X_train, X_test in _common.heldout_datasets(args):
         for batch_size in args.batch_sizes:
-            cfg = {"hidden": hidden_sizes(X.shape[1]), "lr": args.lr, "device": args.device,
-                   "batch_size": batch_size, "epochs": args.epochs}
+            cfg = {"hidden": _common.hidden_sizes(X_train.shape[1]), "lr": args.lr,
+                   "device": args.device, "batch_size": batch_size, "epochs": args.epochs}
             print(f"fit {dataset} {X_train.shape}, batch {batch_size}:", flush=True)
             warm = dict(cfg, epochs=1)
             for fit in FITS.values():

@@ -1,8 +1,8 @@
-"""Settings and helpers shared by the whole test suite."""
+"""Fixtures shared by the whole test suite (plain helpers are in ``_helpers.py``)."""
 
-import numpy as np
 import pytest
 import torch
+from _helpers import make_data
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -19,22 +19,13 @@ def one_torch_thread():
     torch.set_num_threads(n_threads)
 
 
-def assert_close_ulps(actual, desired, n_ulps, scale=None):
-    """Assert that ``actual`` and ``desired`` differ by at most ``n_ulps`` ulps.
+@pytest.fixture(scope="module")
+def X():
+    """60 rows near a rank-2 subspace of 6 features, in [0, 1] (``make_data()``).
 
-    An ulp is ``np.spacing`` of ``scale`` in the arrays' dtype; ``scale``
-    defaults to the larger magnitude of the two, element by element. Results
-    summed from terms of one size (a layer's outputs) carry rounding errors
-    on the scale of those terms, not of each result: for them pass the
-    largest magnitude (``scale=np.abs(desired).max()``), or a result that
-    cancels to near zero is held to a far tighter bound than its terms allow.
+    Read-only: no test may modify the shared data. Modules that need other
+    data (more features, an image shape) define their own ``X``.
     """
-    actual, desired = np.asarray(actual), np.asarray(desired)
-    assert actual.shape == desired.shape, (actual.shape, desired.shape)
-    assert actual.dtype == desired.dtype, (actual.dtype, desired.dtype)
-    if scale is None:
-        scale = np.maximum(np.abs(actual), np.abs(desired))
-    ulp = np.spacing(np.abs(np.asarray(scale, dtype=actual.dtype)))
-    diff = np.abs(actual.astype(np.float64) - desired.astype(np.float64))
-    worst = float(np.max(diff / ulp)) if diff.size else 0.0
-    assert worst <= n_ulps, f"differ by up to {worst:.3g} ulps, more than {n_ulps}"
+    X = make_data()
+    X.setflags(write=False)
+    return X

@@ -1,27 +1,33 @@
-"""Smoke tests of the benchmark scripts: each runs ``--quick`` on tiny sizes and writes finite JSON.
+"""Smoke tests of the benchmark scripts: each runs on tiny sizes and writes finite JSON.
 
-No speed is asserted: these only keep the scripts runnable.
+No speed is asserted: these only keep the scripts runnable. The runs are
+marked ``slow`` (run them with ``pytest -m slow tests/test_benchmarks_smoke.py``);
+the MNIST runs skip without the MNIST files (``SKAE_MNIST_DIR``). A unit
+test of a benchmark's own helper runs by default.
 """
 
+import importlib.util
 import json
 import math
 import os
 import subprocess
 import sys
-from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
+from _helpers import BENCH_DIR, MNIST_DIR, REPO
+from numpy.testing import assert_array_equal
 
-REPO = Path(__file__).resolve().parents[1]
-BENCH = REPO / "benchmarks"
 
-pytestmark = pytest.mark.slow
+def mnist_available(folder=MNIST_DIR):
+    return any((folder / f"train-images-idx3-ubyte{ext}").is_file() for ext in ("", ".gz"))
 
 
 def run(script, tmp_path, *args):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    cmd = [sys.executable, str(BENCH / script), "--quick", "--threads", "1",
+    cmd = [sys.executable, str(BENCH_DIR / script), "--quick", "--threads", "1",
            "--output-dir", str(tmp_path), *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, check=False)
     assert proc.returncode == 0, \
@@ -51,6 +57,7 @@ def assert_positive(rows, *keys):
             assert row.get(key) is not None and row[key] > 0, (key, row)
 
 
+@pytest.mark.slow
 def test_bench_fit(tmp_path):
     run("bench_fit.py", tmp_path, "--datasets", "digits", "manifold", "--max-rows", "300",
         "--epochs", "1")
@@ -63,6 +70,7 @@ def test_bench_fit(tmp_path):
     assert all(r["vs_torch"] == 1.0 for r in rows if r["contender"] == "torch loop")
 
 
+@pytest.mark.slow
 def test_bench_inference(tmp_path):
     run("bench_inference.py", tmp_path, "--rows", "3000", "--fit-rows", "1000",
         "--fit-epochs", "1")
@@ -75,6 +83,7 @@ def test_bench_inference(tmp_path):
     assert all("peak_extra_mb" in r for r in memory)
 
 
+@pytest.mark.slow
 def test_bench_time_to_quality(tmp_path):
     run("bench_time_to_quality.py", tmp_path, "--ks", "2", "--max-epochs", "2",
         "--recipes", "adam lr=3e-3 (default)", "lbfgs", "init='pca', adam lr=3e-3")
@@ -87,9 +96,8 @@ def test_bench_time_to_quality(tmp_path):
     assert rows[-1]["ratio_initial"] == pytest.approx(1.0, rel=1e-3)
 
 
+@pytest.mark.slow
 def test_bench_gpu(tmp_path):
-    import torch
-
     if not torch.cuda.is_available():
         proc = run("bench_gpu.py", tmp_path)
         assert "CUDA is not available" in proc.stdout
@@ -104,12 +112,110 @@ def test_bench_gpu(tmp_path):
     assert_positive(rows, "seconds", "samples_per_s", "vs_torch")
 
 
+@pytest.mark.slow
 def test_run_all(tmp_path):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    cmd = [sys.executable, str(BENCH / "run_all.py"), "--quick", "--threads", "1",
+    cmd = [sys.executable, str(BENCH_DIR / "run_all.py"), "--quick", "--threads", "1",
            "--output-dir", str(tmp_path), "--only", "bench_time_to_quality"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "| bench_time_to_quality.py | ok |" in proc.stdout
     load_results(tmp_path, "bench_time_to_quality")
+
+
+# ---------------------------------------------------------------------- the MNIST benchmarks
+
+
+def _load_benchmark(monkeypatch, name):
+    """Import benchmarks/<name>.py for this test only."""
+    monkeypatch.syspath_prepend(str(BENCH_DIR))  # for its helpers next to it
+    spec = importlib.util.spec_from_file_location(name, BENCH_DIR / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_binarisation(monkeypatch):
+    bench = _load_benchmark(monkeypatch, "vae_mnist")
+    X = np.random.RandomState(0).uniform(size=(200, 50)).astype(np.float32)
+    threshold = bench.binarize(X, "threshold", np.random.default_rng(0))
+    assert_array_equal(threshold, X > 0.5)
+    stochastic = bench.binarize(X, "stochastic", np.random.default_rng(0))
+    assert stochastic.dtype == np.float32 and set(np.unique(stochastic)) == {0.0, 1.0}
+    assert_array_equal(stochastic, bench.binarize(X, "stochastic", np.random.default_rng(0)))
+    # Each pixel is Bernoulli(intensity): on average the binary image keeps the intensities.
+    assert abs(stochastic.mean() - X.mean()) < 0.01
+    assert np.corrcoef(stochastic.ravel(), X.ravel())[0, 1] > 0.5
+
+
+@pytest.mark.slow
+def test_mnist_benchmark_smoke(tmp_path, monkeypatch, capsys):
+    if not (MNIST_DIR / "t10k-labels-idx1-ubyte.gz").is_file():
+        pytest.skip(f"no MNIST files in {MNIST_DIR} (set SKAE_MNIST_DIR)")
+    bench = _load_benchmark(monkeypatch, "vae_mnist")
+    result = bench.main([
+        "--mnist-dir", str(MNIST_DIR), "--output-dir", str(tmp_path), "--max-train", "500",
+        "--max-test", "200", "--epochs", "2", "--n-importance", "4", "--elbo-draws", "2",
+        "--hidden", "32", "--device", "cpu",
+    ])
+    saved = json.loads((tmp_path / "vae_mnist.json").read_text())
+    assert saved["rows"] == result["rows"]
+    (row,) = result["rows"]
+    for key in ("test_elbo", "test_neg_elbo", "test_neg_elbo_mc", "test_nll", "train_neg_elbo",
+                "train_time_s", "seconds_per_epoch", "nll_time_s"):
+        assert isinstance(row[key], float) and math.isfinite(row[key]), key
+    assert row["test_neg_elbo"] == pytest.approx(-row["test_elbo"])
+    assert row["test_nll"] > 0 and row["train_time_s"] > 0
+    assert (row["n_train"], row["n_test"], row["epochs_run"]) == (500, 200, 2)
+    assert row["n_importance"] == 4 and row["device"] == "cpu"
+    settings = saved["settings"]
+    assert settings["binarize"] == "stochastic" and settings["loss"] == "bce"
+    assert saved["machine"]["torch"] == torch.__version__
+    table = (tmp_path / "vae_mnist.md").read_text()
+    assert "test NLL" in table and "-ELBO (MC)" in table and "reduced run" in table
+    assert "| device |" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not mnist_available(), reason=f"MNIST not found in {MNIST_DIR} "
+                    "(set SKAE_MNIST_DIR)")
+def test_conv_mnist_benchmark_smoke(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    bench = _load_benchmark(monkeypatch, "conv_mnist")
+    result = bench.main([
+        "--datasets", "mnist", "--max-train", "300", "--max-test", "100", "--epochs", "1",
+        "--device", "cpu", "--mnist-dir", str(MNIST_DIR), "--output-dir", str(tmp_path),
+    ])
+    for name in ("conv_mnist.md", "conv_mnist.json"):
+        assert (tmp_path / name).stat().st_size > 0
+    for name in ("conv_mnist_reconstructions.png", "conv_mnist_denoising.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    saved = json.loads((tmp_path / "conv_mnist.json").read_text())
+    assert saved["rows"] == result["rows"]
+    rows = saved["rows"]
+    assert [(r["k"], r["model"]) for r in rows] == [
+        (k, m) for k in (2, 16) for m in ("PCA", "dense AE", "conv AE")]
+    for row in rows:
+        assert row["dataset"] == "mnist" and row["n_train"] == 300 and row["n_test"] == 100
+        assert row["test_mse"] > 0 and math.isfinite(row["fit_s"])
+    assert all(r["epochs"] == 1 for r in rows if r["model"] != "PCA")
+    pca = {r["k"]: r["test_mse"] for r in rows if r["model"] == "PCA"}
+    for row in rows:
+        assert row["mse_vs_pca"] == pytest.approx(row["test_mse"] / pca[row["k"]])
+
+    denoising = saved["denoising"]["rows"]
+    assert {(r["noise"], r["model"]) for r in denoising} == {
+        (noise, model) for noise in ("gaussian 0.3", "masking 0.3")
+        for model in ("noisy input", "conv AE", "conv DAE")}
+    noisy_psnr = {r["noise"]: r["psnr_db"] for r in denoising if r["model"] == "noisy input"}
+    for row in denoising:
+        # PSNR (data range 1) per image, then averaged: by Jensen at least the
+        # PSNR of the mean squared error.
+        assert row["mse"] > 0 and math.isfinite(row["psnr_db"])
+        assert row["psnr_db"] >= 10 * math.log10(1 / row["mse"]) - 1e-9
+        assert row["gain_db"] == pytest.approx(row["psnr_db"] - noisy_psnr[row["noise"]])
+    table = (tmp_path / "conv_mnist.md").read_text()
+    assert "| dataset | k | model |" in table and "PSNR" in table and "machine:" in table

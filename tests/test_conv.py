@@ -9,17 +9,12 @@ sizes included (it crops or pads, never fails). ``hidden_layer_sizes`` sits
 between the conv stack and the code (a hybrid network).
 
 Everything here runs on tiny data for a few epochs. The ``slow`` tests check
-model quality on sklearn's digits (conv AE against PCA, denoising) and run
-the MNIST benchmark's ``main()`` on a few hundred images.
+model quality on sklearn's digits (conv AE against PCA, denoising); the
+MNIST benchmark's smoke test is in test_benchmarks_smoke.py.
 """
 
-import importlib
 import itertools
-import json
 import math
-import os
-import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,10 +35,6 @@ from skae.modules import (
     build_autoencoder,
     build_variational_autoencoder,
 )
-
-REPO_DIR = Path(__file__).resolve().parents[1]
-BENCH_DIR = REPO_DIR / "benchmarks"
-MNIST_DIR = Path(os.environ.get("SKAE_MNIST_DIR") or REPO_DIR.parent / "shared" / "data" / "mnist")
 
 ESTIMATORS = [AutoencoderTransformer, VAETransformer]
 
@@ -70,10 +61,6 @@ def layers(module, *kinds):
 def images(n_samples, image_shape, seed=0):
     """Random float32 images in [0, 1], flattened to rows."""
     return np.random.RandomState(seed).rand(n_samples, math.prod(image_shape)).astype(np.float32)
-
-
-def mnist_available(folder=MNIST_DIR):
-    return any((folder / f"train-images-idx3-ubyte{ext}").is_file() for ext in ("", ".gz"))
 
 
 @pytest.fixture(scope="module")
@@ -252,10 +239,7 @@ def test_tied_transposed_convolutions_share_the_encoder_kernels(digits):
     # Only the decoder's biases are its own: the difference is every encoder weight.
     shared = sum(m.weight.numel() for m in layers(module.encoder, nn.Conv2d, nn.Linear))
     assert n_params(untied.net_.module_) - n_params(module) == shared
-    # The tie survives pickling.
-    restored = pickle.loads(pickle.dumps(tied)).net_.module_
-    assert [u.source for u in layers(restored.decoder, TiedConvTranspose2d)] == \
-        layers(restored.encoder, nn.Conv2d)[::-1]
+    # (That the tie survives pickling is in test_persistence.py.)
 
 
 def test_tied_conv_model_computes_in_float64(digits):
@@ -357,7 +341,7 @@ def test_a_single_training_row_with_a_1x1_bottleneck_raises_a_value_error(cls):
 
 
 # --------------------------------------------------------------------------
-# dtypes, pickle, clone
+# dtypes and clone (pickle: test_persistence.py)
 # --------------------------------------------------------------------------
 
 
@@ -372,14 +356,6 @@ def test_float32_in_float32_out(fitted, digits):
     assert Z64.dtype == np.float64
     assert_allclose(Z64, Z, rtol=1e-4, atol=1e-5)
     assert fitted.inverse_transform(Z64).dtype == np.float64
-
-
-def test_pickle_round_trip_gives_identical_transforms(fitted, digits):
-    restored = pickle.loads(pickle.dumps(fitted))
-    Z = fitted.transform(digits)
-    assert_array_equal(restored.transform(digits), Z)
-    assert_array_equal(restored.inverse_transform(Z), fitted.inverse_transform(Z))
-    assert_array_equal(restored.score_samples(digits), fitted.score_samples(digits))
 
 
 def test_clone_refits_to_identical_transforms(fitted, digits):
@@ -452,52 +428,3 @@ def test_conv_autoencoder_beats_pca_on_held_out_digits(k, digits_split):
     conv_mse = np.mean((est.inverse_transform(est.transform(X_test)) - X_test) ** 2)
     pca_mse = np.mean((pca.inverse_transform(pca.transform(X_test)) - X_test) ** 2)
     assert conv_mse < pca_mse
-
-
-# --------------------------------------------------------------------------
-# The MNIST benchmark runs
-# --------------------------------------------------------------------------
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not mnist_available(), reason=f"MNIST not found in {MNIST_DIR} "
-                    "(set SKAE_MNIST_DIR)")
-def test_conv_mnist_benchmark_smoke(tmp_path, monkeypatch):
-    pytest.importorskip("matplotlib")
-    monkeypatch.syspath_prepend(str(BENCH_DIR))
-    bench = importlib.import_module("conv_mnist")
-    result = bench.main([
-        "--datasets", "mnist", "--max-train", "300", "--max-test", "100", "--epochs", "1",
-        "--device", "cpu", "--mnist-dir", str(MNIST_DIR), "--output-dir", str(tmp_path),
-    ])
-    for name in ("conv_mnist.md", "conv_mnist.json"):
-        assert (tmp_path / name).stat().st_size > 0
-    for name in ("conv_mnist_reconstructions.png", "conv_mnist_denoising.png"):
-        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-    saved = json.loads((tmp_path / "conv_mnist.json").read_text())
-    assert saved["rows"] == result["rows"]
-    rows = saved["rows"]
-    assert [(r["k"], r["model"]) for r in rows] == [
-        (k, m) for k in (2, 16) for m in ("PCA", "dense AE", "conv AE")]
-    for row in rows:
-        assert row["dataset"] == "mnist" and row["n_train"] == 300 and row["n_test"] == 100
-        assert row["test_mse"] > 0 and math.isfinite(row["fit_s"])
-    assert all(r["epochs"] == 1 for r in rows if r["model"] != "PCA")
-    pca = {r["k"]: r["test_mse"] for r in rows if r["model"] == "PCA"}
-    for row in rows:
-        assert row["mse_vs_pca"] == pytest.approx(row["test_mse"] / pca[row["k"]])
-
-    denoising = saved["denoising"]["rows"]
-    assert {(r["noise"], r["model"]) for r in denoising} == {
-        (noise, model) for noise in ("gaussian 0.3", "masking 0.3")
-        for model in ("noisy input", "conv AE", "conv DAE")}
-    noisy_psnr = {r["noise"]: r["psnr_db"] for r in denoising if r["model"] == "noisy input"}
-    for row in denoising:
-        # PSNR (data range 1) per image, then averaged: by Jensen at least the
-        # PSNR of the mean squared error.
-        assert row["mse"] > 0 and math.isfinite(row["psnr_db"])
-        assert row["psnr_db"] >= 10 * math.log10(1 / row["mse"]) - 1e-9
-        assert row["gain_db"] == pytest.approx(row["psnr_db"] - noisy_psnr[row["noise"]])
-    table = (tmp_path / "conv_mnist.md").read_text()
-    assert "| dataset | k | model |" in table and "PSNR" in table and "machine:" in table

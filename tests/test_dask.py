@@ -20,6 +20,7 @@ import weakref
 
 import numpy as np
 import pytest
+from _helpers import flat_parameters
 from numpy.testing import assert_allclose, assert_array_equal
 from skorch.callbacks import Callback
 
@@ -43,11 +44,6 @@ def _small(cls=AutoencoderTransformer, **params):
     defaults = dict(n_components=2, hidden_layer_sizes=(8,), batch_size=32, tol=0,
                     random_state=0)
     return cls(**{**defaults, **params})
-
-
-def _weights(est):
-    return np.concatenate([p.detach().cpu().numpy().ravel()
-                           for p in est.net_.module_.parameters()])
 
 
 def _adam_steps(est):
@@ -95,10 +91,10 @@ def test_partial_fit_continues_the_same_model_and_optimizer():
     X = _data(200)
     est = _small().partial_fit(X)
     net, optimizer = est.net_, est.net_.optimizer_
-    before = _weights(est)
+    before = flat_parameters(est)
     est.partial_fit(X)
     assert est.net_ is net and est.net_.optimizer_ is optimizer
-    assert not np.array_equal(_weights(est), before)
+    assert not np.array_equal(flat_parameters(est), before)
     # partial_fit after fit trains on from fit's model and optimizer.
     fitted = _small(max_iter=3).fit(X)
     assert _adam_steps(fitted) == {3 * 7}
@@ -124,7 +120,7 @@ def test_partial_fit_is_reproducible_and_checks_the_feature_count():
     for chunk in np.array_split(X, 2):
         a.partial_fit(chunk)
         b.partial_fit(chunk)
-    assert_array_equal(_weights(a), _weights(b))
+    assert_array_equal(flat_parameters(a), flat_parameters(b))
     with pytest.raises(ValueError, match="features"):
         a.partial_fit(X[:, :5])
 
@@ -146,7 +142,7 @@ def test_incremental_calls_partial_fit_once_per_block():
     by_hand = _small()
     for block in np.split(X, 4):
         by_hand.partial_fit(block)
-    assert_array_equal(_weights(est), _weights(by_hand))
+    assert_array_equal(flat_parameters(est), flat_parameters(by_hand))
     # Learned attributes are copied onto the wrapper; partial_fit makes another pass.
     assert inc.n_iter_ == 4
     inc.partial_fit(dX)
@@ -247,7 +243,8 @@ def test_incremental_on_a_cluster_matches_one_process(client):
         local = Incremental(_small(), random_state=0).fit(dX)
     remote = Incremental(_small(), random_state=0).fit(dX)  # on the client's workers
     assert remote.estimator_.n_iter_ == 4
-    assert_allclose(_weights(remote.estimator_), _weights(local.estimator_), rtol=1e-6)
+    assert_allclose(flat_parameters(remote.estimator_), flat_parameters(local.estimator_),
+                    rtol=1e-6)
     Z = remote.transform(dX).compute()
     assert_allclose(Z, remote.estimator_.transform(X), rtol=1e-6, atol=1e-7)
 

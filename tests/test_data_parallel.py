@@ -30,6 +30,7 @@ import sys
 
 import numpy as np
 import pytest
+from _helpers import flat_parameters
 from numpy.testing import assert_allclose, assert_array_equal
 from skorch.callbacks import Callback
 
@@ -88,11 +89,6 @@ def _models():
     return models
 
 
-def _weights(est):
-    return np.concatenate([p.detach().cpu().numpy().ravel()
-                           for p in est.net_.module_.parameters()])
-
-
 def _steps(est):
     return np.array([row["train_batch_count"] for row in est.net_.history])
 
@@ -108,12 +104,12 @@ def _worker(out_dir):
         rank = dist.get_rank()
         results = {"world_size": dist.get_world_size()}
         for name, est in _models().items():
-            results[f"{name}/weights"] = _weights(est)
+            results[f"{name}/weights"] = flat_parameters(est)
             results[f"{name}/loss_curve"] = np.array(est.loss_curve_)
             results[f"{name}/steps"] = _steps(est)
             results[f"{name}/rows"] = dict(est.net_.callbacks_)["RecordRows"].rows()
         alone.partial_fit(_data())  # now inside the group
-        results["alone/weights"] = _weights(alone)
+        results["alone/weights"] = flat_parameters(alone)
         results["alone/steps"] = _steps(alone)
         np.savez(os.path.join(out_dir, f"rank{rank}.npz"), **results)
         saved = _autoencoder(BATCH).fit(_data())
@@ -190,14 +186,15 @@ def test_ranks_at_batch_b_equal_one_process_at_world_size_times_b(ranks):
     one_process = _autoencoder(WORLD_SIZE * BATCH).fit(_data())
     rank0 = ranks[0]
     assert_allclose(rank0["autoencoder/loss_curve"], one_process.loss_curve_, rtol=1e-5)
-    assert_allclose(rank0["autoencoder/weights"], _weights(one_process), rtol=1e-4, atol=1e-6)
+    assert_allclose(rank0["autoencoder/weights"], flat_parameters(one_process),
+                    rtol=1e-4, atol=1e-6)
 
 
 def test_a_model_trained_data_parallel_trains_on_alone(ranks, launch_dir):
     # Saved on rank 0, loaded in an ordinary process (no process group).
     with open(launch_dir / "autoencoder.pkl", "rb") as f:
         est = pickle.load(f)
-    assert_array_equal(_weights(est), ranks[0]["autoencoder/weights"])
+    assert_array_equal(flat_parameters(est), ranks[0]["autoencoder/weights"])
     X = _data()
     assert est.transform(X).shape == (N_ROWS, 3)  # inference needs no group
     est.partial_fit(X)

@@ -5,13 +5,15 @@ to 1e6, NaN and infinities, constant columns, and DataFrames mixing numeric,
 bool, categorical, string, datetime and nullable columns. For both
 estimators (tiny: hidden (4,), two epochs) each example must either give
 finite outputs of the right shape and dtype, or raise ValueError/TypeError
-whose message names the problem. The caller's data is never modified.
+whose message names the problem (each test matches the message it
+expects). The caller's data is never modified.
 
 Inputs that broke that rule are kept at the end as explicit regression
 tests.
 """
 
 import copy
+import re
 import string
 
 import numpy as np
@@ -229,7 +231,8 @@ def test_inference_on_fuzzed_arrays(fitted, Est, case, data):
     # Codes of any width: only n_components columns are accepted.
     codes = X[:, :data.draw(st.integers(1, X.shape[1]), label="code width")]
     if bad is not None and not np.isfinite(codes).all():
-        with pytest.raises(ValueError, match="NaN|infinity"):
+        what = "NaN" if np.isnan(codes).any() else "infinity"
+        with pytest.raises(ValueError, match=f"Input X contains {what}"):
             est.inverse_transform(codes)
     elif codes.shape[1] != est.n_components_:
         with pytest.raises(ValueError, match="codes of width n_components=2"):
@@ -275,9 +278,11 @@ def test_small_data_edge_cases_work(Est, params, n_rows):
 
 
 @pytest.mark.parametrize("Est", ESTIMATORS)
-def test_single_training_row_for_early_stopping_is_refused(Est):
+@pytest.mark.parametrize("n_rows, validation_fraction", [(1, 0.1), (3, 0.9)])
+def test_no_training_row_left_for_early_stopping_is_refused(Est, n_rows, validation_fraction):
+    X = np.random.RandomState(0).rand(n_rows, 3)
     with pytest.raises(ValueError, match="early_stopping needs at least one training row"):
-        Est(**TINY, early_stopping=True).fit(np.ones((1, 3)))
+        Est(**TINY, early_stopping=True, validation_fraction=validation_fraction).fit(X)
 
 
 # ------------------------------------------------- regressions found by fuzzing
@@ -288,7 +293,8 @@ def test_single_training_row_for_early_stopping_is_refused(Est):
 @pytest.mark.parametrize("scale", [1e39, 1e300])
 def test_fit_on_values_beyond_float32_range_raises_value_error(Est, scale):
     X = np.random.RandomState(0).rand(10, 3) * scale
-    with pytest.raises(ValueError, match="float32"):
+    with pytest.raises(ValueError, match=r"X has values up to .* beyond the float32 range "
+                                         r"\(3\.4e\+38\) that training uses"):
         Est(**TINY).fit(X)
 
 
@@ -299,7 +305,10 @@ def test_score_samples_of_huge_finite_input_is_finite_or_refused(fitted, Est, sc
     assert np.isfinite(X).all()
     try:
         scores = fitted[Est].score_samples(X)
-    except ValueError:
+    except ValueError as exc:  # refused: only for the overflow, and saying so
+        pattern = (r"score_samples overflowed for \d+ row\(s\): their reconstruction error "
+                   rf"exceeds the {np.dtype(dtype).name} range")
+        assert re.search(pattern, str(exc)), exc
         return
     assert np.isfinite(scores).all(), scores
 

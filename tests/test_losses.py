@@ -122,12 +122,15 @@ def test_kl_normal_matches_torch_distributions():
     torch.testing.assert_close(kl_normal(mu, logvar), ref)
 
 
-@pytest.mark.parametrize("log_scale", [-1.5, 0.0, 0.7])
-def test_gaussian_nll_matches_normal_log_prob(batch, log_scale):
+@pytest.mark.parametrize("loss, distribution, log_scale", [
+    *[("mse", Normal, v) for v in (-1.5, 0.0, 0.7)],  # Gaussian
+    *[("mae", Laplace, v) for v in (-1.0, 0.0, 0.5)],
+], ids=lambda v: getattr(v, "__name__", None))
+def test_nll_matches_the_distribution_log_prob(batch, loss, distribution, log_scale):
     x_pre, x = batch
     s = torch.tensor(log_scale, dtype=torch.float64)
-    nll = negative_log_likelihood(x_pre, x, "mse", log_scale=s)
-    ref = -Normal(x_pre, torch.exp(s)).log_prob(x).sum(-1)
+    nll = negative_log_likelihood(x_pre, x, loss, log_scale=s)
+    ref = -distribution(x_pre, torch.exp(s)).log_prob(x).sum(-1)
     torch.testing.assert_close(nll, ref)
 
 
@@ -153,15 +156,6 @@ def test_bernoulli_nll_extends_to_fractional_data(batch):
     ref = Bernoulli(logits=x_pre, validate_args=False).log_prob(x).sum(-1)
     torch.testing.assert_close(nll, -ref)
     torch.testing.assert_close(nll, reconstruction_error(x_pre, x, "bce") * x.shape[1])
-
-
-@pytest.mark.parametrize("log_scale", [-1.0, 0.0, 0.5])
-def test_laplace_nll_matches_laplace_log_prob(batch, log_scale):
-    x_pre, x = batch
-    s = torch.tensor(log_scale, dtype=torch.float64)
-    nll = negative_log_likelihood(x_pre, x, "mae", log_scale=s)
-    ref = -Laplace(x_pre, torch.exp(s)).log_prob(x).sum(-1)
-    torch.testing.assert_close(nll, ref)
 
 
 @pytest.mark.parametrize("loss", ["mse", "bce", "mae"])

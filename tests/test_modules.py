@@ -4,6 +4,7 @@ import itertools
 
 import pytest
 import torch
+from _helpers import dense_shapes
 from torch import nn
 
 from skae.modules import (
@@ -25,16 +26,6 @@ from skae.modules import (
 
 def n_params(module):
     return sum(p.numel() for p in module.parameters())
-
-
-def dense_shapes(sequential):
-    shapes = []
-    for m in sequential:
-        if isinstance(m, nn.Linear):
-            shapes.append((m.in_features, m.out_features))
-        elif isinstance(m, TiedLinear):
-            shapes.append((m.source.out_features, m.source.in_features))
-    return shapes
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,7 @@ built, and loading runs no pickle; devices (CUDA -> CPU); and the pickle and
 joblib round trips that keep working next to it.
 """
 
+import copy
 import doctest
 import io
 import json
@@ -21,16 +22,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _helpers import assert_same_weights
 from numpy.testing import assert_array_equal
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from sklearn.exceptions import NotFittedError
 from skorch.callbacks import Callback
+from torch import nn
 
 import skae
 import skae._persistence
 from skae import AutoencoderTransformer, VAETransformer
 from skae._persistence import load, save
+from skae.modules import TiedConvTranspose2d, TiedLinear
 
 N_SAMPLES, N_FEATURES = 60, 16  # 16 features are also a (1, 4, 4) image
 
@@ -64,6 +68,7 @@ ARCHITECTURES = {
 
 @pytest.fixture
 def X():
+    """Uniform noise in 16 features (this module's data, not conftest's)."""
     return np.random.RandomState(0).rand(N_SAMPLES, N_FEATURES)
 
 
@@ -76,17 +81,6 @@ def round_trip(est, tmp_path, **load_kwargs):
     path = tmp_path / "model.safetensors"
     save(est, path)
     return load(path, **load_kwargs)
-
-
-def weights(est):
-    return {k: v.detach().cpu().clone() for k, v in est.net_.module_.state_dict().items()}
-
-
-def assert_same_weights(a, b):
-    wa, wb = weights(a), weights(b)
-    assert wa.keys() == wb.keys()
-    for k in wa:
-        assert torch.equal(wa[k], wb[k]), k
 
 
 # ------------------------------------------------------------------ round trips
@@ -682,13 +676,27 @@ def _joblib(est):
     return joblib.load(buffer)
 
 
-@pytest.mark.parametrize("how", [_pickle, _joblib], ids=["pickle", "joblib"])
-@pytest.mark.parametrize("name", ["tied", "batch-norm-dropout", "vae-conv"])
-def test_pickle_and_joblib_round_trips(name, how, X):
+@pytest.mark.parametrize("how", [_pickle, _joblib, copy.deepcopy],
+                         ids=["pickle", "joblib", "deepcopy"])
+@pytest.mark.parametrize(
+    "name", ["dense", "tied", "batch-norm-dropout", "conv", "conv-tied", "vae", "vae-conv"])
+def test_pickle_joblib_and_deepcopy_round_trips(name, how, X):
     est = make(name).fit(X)
     twin = how(est)
-    assert_array_equal(twin.transform(X), est.transform(X))
+    Z = est.transform(X)
+    assert_array_equal(twin.transform(X), Z)
+    assert_array_equal(twin.inverse_transform(Z), est.inverse_transform(Z))
     assert_array_equal(twin.score_samples(X), est.score_samples(X))
+    assert twin.loss_curve_ == est.loss_curve_
+    if isinstance(est, VAETransformer):
+        assert_array_equal(twin.sample(4, random_state=0), est.sample(4, random_state=0))
+        assert_array_equal(twin.log_likelihood(X, 8), est.log_likelihood(X, 8))
+    if getattr(est, "tied_weights", False):  # still tied to the encoder's layers, not copies
+        module = twin.net_.module_
+        sources = [m.source for m in module.decoder
+                   if isinstance(m, (TiedLinear, TiedConvTranspose2d))]
+        assert sources == [m for m in module.encoder
+                           if isinstance(m, (nn.Linear, nn.Conv2d))][::-1]
     est.partial_fit(X)
     twin.partial_fit(X)
     assert_array_equal(twin.transform(X), est.transform(X))

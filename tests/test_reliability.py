@@ -18,6 +18,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from _helpers import RecordInitialWeights, assert_same_weights, weights
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.datasets import load_digits
@@ -32,6 +33,7 @@ from skorch.callbacks import (
     LoadInitState,
 )
 
+import skae
 import skae._base
 from skae import AutoencoderTransformer, TrainingDivergedError, VAETransformer
 
@@ -43,18 +45,8 @@ ESTIMATORS = [AutoencoderTransformer, VAETransformer]
 
 @pytest.fixture
 def X():
+    """Uniform noise in 16 features (this module's data, not conftest's)."""
     return np.random.RandomState(0).rand(N_SAMPLES, N_FEATURES)
-
-
-def weights(est):
-    return {k: v.detach().cpu().clone() for k, v in est.net_.module_.state_dict().items()}
-
-
-def assert_same_weights(a, b):
-    wa, wb = (weights(e) if hasattr(e, "net_") else e for e in (a, b))
-    assert wa.keys() == wb.keys()
-    for k in wa:
-        assert torch.equal(wa[k], wb[k]), k
 
 
 class InterruptAt(Callback):
@@ -93,11 +85,6 @@ class LearningRateAt(Callback):
                 group["lr"] = self.lr
 
 
-class InitialWeights(Callback):
-    def on_train_begin(self, net, **kwargs):
-        self.state = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
-
-
 # ------------------------------------------------------------------- Ctrl-C
 
 
@@ -119,12 +106,12 @@ def test_ctrl_c_keeps_the_last_completed_epoch(Est, X):
 
 @pytest.mark.parametrize("Est", ESTIMATORS)
 def test_ctrl_c_in_the_first_epoch_keeps_the_initial_weights(Est, X):
-    spy = InitialWeights()
+    spy = RecordInitialWeights()
     est = Est(max_iter=3, callbacks=[spy, InterruptAt(epoch=1)], **FAST)
     with pytest.warns(RuntimeWarning, match="interrupted"):
         est.fit(X)
     assert est.n_iter_ == 0 and est.loss_curve_ == []
-    assert_same_weights(est, spy.state)
+    assert_same_weights(est, spy.initial_)
     assert np.isfinite(est.transform(X)).all()
 
 
@@ -163,20 +150,29 @@ def test_divergence_names_epoch_and_learning_rate_and_keeps_last_good_epoch(Est,
 @pytest.mark.parametrize("Est", ESTIMATORS)
 @pytest.mark.parametrize("params, scale, lr_text", [
     (dict(learning_rate_init=1e8), 1.0, "1e\\+08"),
+    (dict(optimizer="sgd", learning_rate_init=1e6), 1.0, "1e\\+06"),
     ({}, 1e30, None),
-])
+], ids=["huge-learning-rate", "huge-sgd-learning-rate", "huge-data"])
 def test_divergence_in_the_first_epoch_keeps_the_initial_weights(Est, X, params, scale, lr_text):
-    spy = InitialWeights()
+    spy = RecordInitialWeights()
     est = Est(max_iter=3, callbacks=[spy], **FAST, **params)
     lr_text = lr_text or f"{est.learning_rate_init:g}"
+    Xs = X * scale
     with pytest.raises(TrainingDivergedError, match=rf"epoch 1\..*it is {lr_text}"):
-        est.fit(X * scale)
-    assert est.n_iter_ == 0
-    assert_same_weights(est, spy.state)
+        est.fit(Xs)
+    assert est.n_iter_ == 0 and est.loss_curve_ == []
+    assert_same_weights(est, spy.initial_)
+    # A usable model: in eval mode, finite weights and finite outputs, even
+    # on the data that made it diverge.
+    assert not est.net_.module_.training
+    assert all(torch.isfinite(p).all() for p in est.net_.module_.parameters())
     assert np.isfinite(est.transform(X)).all()
+    assert np.isfinite(est.transform(Xs)).all()
+    assert np.isfinite(est.inverse_transform(est.transform(X))).all()
 
 
-def test_divergence_error_is_a_floating_point_error():
+def test_divergence_error_is_public_and_a_floating_point_error():
+    assert "TrainingDivergedError" in skae.__all__
     assert issubclass(TrainingDivergedError, FloatingPointError)
 
 
@@ -207,14 +203,14 @@ def test_max_grad_norm_adds_gradient_clipping(X):
 
 def _distance_moved(est, X, diverges=False):
     """Euclidean norm of the change of all weights in one fit."""
-    spy = InitialWeights()
+    spy = RecordInitialWeights()
     est.set_params(callbacks=[spy])
     if diverges:
         with pytest.raises(TrainingDivergedError, match="reconstruction error went from"):
             est.fit(X)
     else:
         est.fit(X)
-    return float(sum((v - spy.state[k]).square().sum() for k, v in weights(est).items())) ** 0.5
+    return float(sum((v - spy.initial_[k]).square().sum() for k, v in weights(est).items())) ** 0.5
 
 
 def test_a_tiny_max_grad_norm_moves_the_weights_less(X):

@@ -1,0 +1,474 @@
+"""Spec for what AutoencoderTransformer and VAETransformer share.
+
+Every test here runs for both estimators (the ``Est`` fixture): their
+parameters and the signature they come from, what each shared parameter
+does to the network and the training, continued fits, dtypes, feature
+names, pandas output, and the errors shared parameters raise. What only one
+estimator has is in test_autoencoder.py (tied weights, sparsity, input
+noise, PCA initialisation, ...) or test_vae.py (beta, the KL warm-up, the
+ELBO and IWAE bound, sampling). Ctrl-C, divergence, clipping and
+checkpoints are in test_reliability.py; pickle, joblib and file round
+trips in test_persistence.py.
+"""
+
+import inspect
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from _helpers import (
+    FAST,
+    N_FEATURES,
+    N_SAMPLES,
+    assert_close_ulps,
+    assert_raises_and_unchanged,
+    count,
+    dense_shapes,
+    states_equal,
+    weights,
+)
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import InvalidParameterError
+from skorch.callbacks import Callback
+from torch import nn
+
+from skae import AutoencoderTransformer, VAETransformer
+from skae.modules import ACTIVATIONS
+
+AE, VAE = AutoencoderTransformer, VAETransformer
+
+# Outputs of the code layer per code dimension: the VAE's encoder gives a
+# mean and a log-variance for each.
+CODE_OUTPUTS = {AE: 1, VAE: 2}
+
+
+@pytest.fixture(scope="module", params=[AE, VAE], ids=lambda c: c.__name__)
+def Est(request):
+    return request.param
+
+
+def fast(Est, **params):
+    """A small, quick, seeded estimator; ``params`` override ``FAST``."""
+    return Est(**{**FAST, **params})
+
+
+@pytest.fixture(scope="module")
+def fitted(Est, X):
+    """A small fitted model shared by the tests that only read it."""
+    return fast(Est).fit(X)
+
+
+def outputs(est, X):
+    """Everything a fitted estimator computes from X (and, for a VAE, draws)."""
+    Z = est.transform(X)
+    out = [Z, est.inverse_transform(Z), est.score_samples(X)]
+    if hasattr(est, "sample"):
+        out += [est.sample(4, random_state=0), est.log_likelihood(X, 8)]
+    return out
+
+
+# --------------------------------------------------------------------------
+# Construction and parameters
+# --------------------------------------------------------------------------
+
+
+def test_signature_is_the_parameter_constraints_and_defaults_satisfy_them(Est):
+    signature = inspect.signature(Est.__init__).parameters
+    names = [name for name in signature if name != "self"]
+    assert sorted(names) == sorted(Est._parameter_constraints)
+    assert sorted(Est().get_params()) == sorted(names)
+    Est()._validate_params()  # raises InvalidParameterError on a bad default
+    clone(Est())._validate_params()
+
+
+def test_only_n_components_is_positional(Est):
+    assert Est(5).n_components == 5
+    with pytest.raises(TypeError):
+        Est(5, (8,))
+
+
+# Parameters only one of the estimators has, or values only one accepts.
+OWN_PARAMS = {
+    AE: {"noise": "masking", "noise_level": 0.3},
+    VAE: {"beta": -2, "kl_warmup": "x", "loss": "huber"},  # invalid: rejected by fit
+}
+
+
+def test_init_stores_parameters_verbatim(Est):
+    # No validation or conversion in __init__: objects are stored as given.
+    params = {
+        "n_components": 7,
+        "hidden_layer_sizes": [16, 4],
+        "activation": "tanh",
+        "callbacks": [Callback()],
+        "random_state": np.random.RandomState(3),
+        "device": torch.device("cpu"),
+        "optimizer": torch.optim.RMSprop,
+        "conv_channels": [4],
+        **OWN_PARAMS[Est],
+    }
+    got = Est(**params).get_params()
+    for name, value in params.items():
+        assert got[name] is value, name
+    # Even invalid values are stored; they are rejected by fit.
+    assert Est(n_components=-3).n_components == -3
+
+
+def test_get_params_set_params_clone_round_trip(Est):
+    est = Est()
+    assert est.set_params(n_components=4, hidden_layer_sizes=(8,), loss="mae") is est
+    params = est.get_params()
+    assert params["n_components"] == 4
+    assert params["hidden_layer_sizes"] == (8,)
+    assert params["loss"] == "mae"
+
+    twin = clone(est)
+    assert twin is not est
+    assert twin.get_params() == params
+    assert Est(**params).get_params() == params
+
+
+def test_clone_of_fitted_estimator_is_unfitted(Est, fitted, X):
+    twin = clone(fitted)
+    assert twin.get_params() == fitted.get_params()
+    assert not hasattr(twin, "net_")
+    for name in ("transform", "score_samples", "log_likelihood"):
+        if hasattr(twin, name):
+            with pytest.raises(NotFittedError):
+                getattr(twin, name)(X)
+    if hasattr(twin, "sample"):
+        with pytest.raises(NotFittedError):
+            twin.sample(2)
+
+
+# Invalid values of the parameters both estimators have.
+INVALID_PARAMS = [
+    ("n_components", 0),
+    ("n_components", 2.5),
+    ("hidden_layer_sizes", "8"),
+    ("hidden_layer_sizes", 0),
+    ("activation", "swish"),
+    ("output_activation", "softmax"),
+    ("loss", "l2"),
+    ("batch_norm", "yes"),
+    ("dropout", 1.0),
+    ("dropout", -0.1),
+    ("kernel_size", 0),
+    ("optimizer", "rmsprop"),
+    ("learning_rate_init", 0.0),
+    ("learning_rate_init", 0),
+    ("weight_decay", -1.0),
+    ("max_grad_norm", 0.0),
+    ("batch_size", 0),
+    ("max_iter", 0),
+    ("early_stopping", "no"),
+    ("validation_fraction", 0.0),
+    ("validation_fraction", 1.0),
+    ("n_iter_no_change", 0),
+    ("tol", -1e-4),
+    ("callbacks", "print"),
+    ("device", 3),
+    ("verbose", -1),
+    ("warm_start", "no"),
+]
+# And of those only one has (or values only one rejects).
+OWN_INVALID_PARAMS = {
+    AE: [
+        ("tied_weights", "yes"),
+        ("sparsity", -0.1),
+        ("noise", "pink"),
+        ("noise_level", -0.1),
+        ("init", "zeros"),
+    ],
+    VAE: [
+        ("loss", "huber"),
+        ("loss", "cross_entropy"),
+        ("beta", -0.1),
+        ("beta", "high"),
+        ("kl_warmup", -1),
+        ("kl_warmup", 1.5),
+    ],
+}
+INVALID_CASES = [
+    pytest.param(Est, name, value, id=f"{Est.__name__}-{name}={value!r}")
+    for Est in (AE, VAE)
+    for name, value in INVALID_PARAMS + OWN_INVALID_PARAMS[Est]
+]
+
+
+@pytest.mark.parametrize("Est_, name, value", INVALID_CASES)
+def test_invalid_parameters_raise_at_fit(X, Est_, name, value):
+    est = fast(Est_, **{name: value})  # construction never raises
+    with pytest.raises(InvalidParameterError, match=f"'{name}' parameter"):
+        est.fit(X)
+    with pytest.raises(ValueError, match=name):  # InvalidParameterError is a ValueError
+        est.partial_fit(X)
+    assert not hasattr(est, "net_")
+
+
+# --------------------------------------------------------------------------
+# Each shared parameter has an effect
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_n_components_sets_code_width_and_feature_names(Est, X, k):
+    est = fast(Est, n_components=k).fit(X)
+    Z = est.transform(X)
+    assert Z.shape == (N_SAMPLES, k)
+    assert est.n_components_ == k
+    assert dense_shapes(est.net_.module_.encoder)[-1][1] == CODE_OUTPUTS[Est] * k
+    assert dense_shapes(est.net_.module_.decoder)[0][0] == k
+    prefix = Est.__name__.lower()
+    assert_array_equal(est.get_feature_names_out(), [f"{prefix}{i}" for i in range(k)])
+    assert est.inverse_transform(Z).shape == X.shape
+
+
+@pytest.mark.parametrize(
+    "hidden", [(), (8,), (8, 4), [5, 3, 7]], ids=["none", "one", "two", "three-list"]
+)
+def test_hidden_layer_sizes_sets_layers(Est, X, hidden):
+    est = fast(Est, hidden_layer_sizes=hidden, n_components=2).fit(X)
+    module = est.net_.module_
+    sizes = [N_FEATURES, *hidden]
+    hidden_pairs = list(itertools.pairwise(sizes))
+    assert dense_shapes(module.encoder) == [*hidden_pairs, (sizes[-1], 2 * CODE_OUTPUTS[Est])]
+    # The decoder mirrors the encoder.
+    assert dense_shapes(module.decoder) == [(2, sizes[-1]),
+                                            *[(b, a) for a, b in hidden_pairs[::-1]]]
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_activation_builds_and_trains(Est, X, activation):
+    est = fast(Est, activation=activation, hidden_layer_sizes=(8, 4), max_iter=5, tol=0).fit(X)
+    module = est.net_.module_
+    kind = ACTIVATIONS[activation]
+    # One activation after each hidden layer, in the encoder and the decoder.
+    assert sum(type(m) is kind for m in module.encoder) == 2
+    assert sum(type(m) is kind for m in module.decoder) == 2
+    assert est.loss_curve_[-1] < est.loss_curve_[0]
+    assert np.isfinite(est.transform(X)).all()
+
+
+@pytest.mark.parametrize(
+    "output_activation, loss, kind",
+    [
+        ("auto", "mse", nn.Identity),
+        ("auto", "mae", nn.Identity),
+        ("auto", "bce", nn.Sigmoid),
+        ("identity", "mse", nn.Identity),
+        ("sigmoid", "mse", nn.Sigmoid),
+        ("sigmoid", "bce", nn.Sigmoid),
+        ("tanh", "mse", nn.Tanh),
+    ],
+)
+def test_output_activation_is_applied_by_decoder(Est, X, output_activation, loss, kind):
+    est = fast(Est, output_activation=output_activation, loss=loss).fit(X)
+    assert type(est.net_.module_.output) is kind
+    # Codes far outside the training range show the output's range.
+    X_hat = est.inverse_transform(50 * np.random.RandomState(0).randn(20, est.n_components_))
+    if kind is nn.Identity:  # unbounded
+        assert np.abs(X_hat).max() > 1
+    else:
+        assert X_hat.min() >= (0 if kind is nn.Sigmoid else -1) and X_hat.max() <= 1
+
+
+@pytest.mark.parametrize("output_activation", ["identity", "tanh"])
+def test_bce_needs_a_sigmoid_output(Est, X, output_activation):
+    with pytest.raises(ValueError, match="sigmoid"):
+        fast(Est, loss="bce", output_activation=output_activation).fit(X)
+
+
+@pytest.mark.parametrize("shift", [-0.5, 0.5])
+def test_bce_needs_data_in_unit_interval(Est, X, shift):
+    assert_raises_and_unchanged(fast(Est, loss="bce").fit, X + shift, ValueError,
+                                r"loss='bce' needs data in \[0, 1\]")
+
+
+@pytest.mark.parametrize("hidden", [(8,), (8, 4)])
+def test_batch_norm_adds_batchnorm_after_each_hidden_layer(Est, X, hidden):
+    est = fast(Est, batch_norm=True, hidden_layer_sizes=hidden).fit(X)
+    module = est.net_.module_
+    assert count(module.encoder, nn.BatchNorm1d) == len(hidden)
+    assert count(module.decoder, nn.BatchNorm1d) == len(hidden)
+    assert count(fast(Est, hidden_layer_sizes=hidden).fit(X).net_.module_, nn.BatchNorm1d) == 0
+    # Inference uses the running statistics: a row's result does not depend on its
+    # batch, up to float64 rounding, counted in ulps of the largest value (a code
+    # can cancel to 5e-5 of the largest, where rtol=1e-12 is below one ulp of the
+    # terms). Measured, seeds 0-5, 1-5 row slices: up to 2.75 ulps.
+    Z, scores = est.transform(X), est.score_samples(X)
+    assert_close_ulps(est.transform(X[:5]), Z[:5], n_ulps=16, scale=np.abs(Z).max())
+    assert_close_ulps(est.score_samples(X[:5]), scores[:5], n_ulps=16,
+                      scale=np.abs(scores).max())
+
+
+@pytest.mark.parametrize("dropout", [0.2, 0.5])
+def test_dropout_adds_dropout_and_inference_is_deterministic(Est, X, dropout):
+    est = fast(Est, dropout=dropout, hidden_layer_sizes=(8, 4)).fit(X)
+    module = est.net_.module_
+    drops = [m for m in module.modules() if isinstance(m, nn.Dropout)]
+    assert len(drops) == 4
+    assert all(m.p == dropout for m in drops)
+    assert not module.training  # left in eval mode after fit
+    assert_array_equal(est.transform(X), est.transform(X))
+    assert_array_equal(est.score_samples(X), est.score_samples(X))
+    if hasattr(est, "log_likelihood"):
+        assert_array_equal(est.log_likelihood(X, 4), est.log_likelihood(X, 4))
+    assert count(fast(Est, hidden_layer_sizes=(8, 4)).fit(X).net_.module_, nn.Dropout) == 0
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", torch.optim.RMSprop])
+def test_learning_rate_init_sets_optimizer_lr(Est, X, optimizer):
+    est = fast(Est, optimizer=optimizer, max_iter=1).fit(X)
+    assert est.net_.optimizer_.param_groups[0]["lr"] == Est().learning_rate_init
+    est = fast(Est, optimizer=optimizer, learning_rate_init=0.0123, max_iter=1).fit(X)
+    assert est.net_.optimizer_.param_groups[0]["lr"] == 0.0123
+
+
+@pytest.mark.parametrize(
+    "batch_size, n_batches",
+    [
+        (16, 4),  # 16 + 16 + 16 + 12
+        (7, 9),  # 8 x 7 + 4
+        (30, 2),
+        (59, 1),  # 59 + a last batch of 1 row, dropped (batch norm cannot train on it)
+        (60, 1),
+        (500, 1),  # capped at n_samples
+    ],
+)
+def test_batch_size_sets_steps_per_epoch(Est, X, batch_size, n_batches):
+    est = fast(Est, batch_size=batch_size, max_iter=2, tol=0).fit(X)
+    for row in est.net_.history:
+        assert len(row["batches"]) == n_batches
+        assert max(b["train_batch_size"] for b in row["batches"]) == min(batch_size, len(X))
+    assert [row["train_batch_count"] for row in est.net_.history] == [n_batches] * 2
+
+
+@pytest.mark.parametrize("max_iter", [1, 4])
+def test_max_iter_is_the_number_of_epochs_when_tol_is_zero(Est, X, max_iter):
+    est = fast(Est, max_iter=max_iter, tol=0).fit(X)
+    assert est.n_iter_ == max_iter
+    assert len(est.loss_curve_) == max_iter
+    assert len(est.net_.history) == max_iter
+
+
+EXTRAS = {
+    "plain": {},
+    "noise": {"noise": "gaussian"},  # AutoencoderTransformer only
+    "dropout": {"dropout": 0.3},
+    "early_stopping": {"early_stopping": True},
+    "batch_norm": {"batch_norm": True},
+}
+RANDOM_STATE_CASES = [
+    pytest.param(Est_, extra, id=f"{Est_.__name__}-{name}")
+    for Est_ in (AE, VAE)
+    for name, extra in EXTRAS.items()
+    if Est_ is AE or name != "noise"
+]
+
+
+@pytest.mark.parametrize("Est_, extra", RANDOM_STATE_CASES)
+def test_random_state_makes_fits_reproducible(X, Est_, extra):
+    # The seed fixes every draw of a fit: the weights, the shuffling, the noise,
+    # dropout, the hold-out, and the VAE's codes.
+    a, b, c = (fast(Est_, random_state=seed, **extra).fit(X) for seed in (0, 0, 1))
+    assert_array_equal(a.loss_curve_, b.loss_curve_)
+    assert_array_equal(a.transform(X), b.transform(X))
+    assert not np.allclose(a.transform(X), c.transform(X))
+
+
+def test_random_state_accepts_a_random_state_instance(Est, X):
+    a = fast(Est, random_state=np.random.RandomState(5)).fit(X).transform(X)
+    b = fast(Est, random_state=np.random.RandomState(5)).fit(X).transform(X)
+    assert_array_equal(a, b)
+
+
+# --------------------------------------------------------------------------
+# Continued fits
+# --------------------------------------------------------------------------
+
+
+def test_warm_start_continues_training(Est, X):
+    est = fast(Est, warm_start=True, max_iter=3, tol=0).fit(X)
+    first_curve = list(est.loss_curve_)
+    before = weights(est)
+    net = est.net_
+    est.fit(X)
+    assert est.net_ is net
+    assert est.n_iter_ == 6
+    assert est.loss_curve_[:3] == first_curve  # history kept
+    assert not states_equal(weights(est), before)  # weights moved on from where they were
+    # It continued: the new epochs start below where the first fit began.
+    assert est.loss_curve_[3] < first_curve[0]
+    assert est.loss_curve_[-1] < first_curve[-1]
+
+
+def test_partial_fit_trains_one_epoch_per_call(Est, X):
+    est = fast(Est)
+    assert est.partial_fit(X) is est
+    assert est.n_iter_ == 1
+    assert est.n_features_in_ == N_FEATURES
+    net, first = est.net_, list(est.loss_curve_)
+    before = weights(est)
+    est.partial_fit(X)
+    est.partial_fit(X[:30])  # any chunk of rows
+    assert est.net_ is net  # not re-initialised
+    assert est.n_iter_ == 3
+    assert est.loss_curve_[:1] == first
+    assert not states_equal(weights(est), before)
+    with pytest.raises(ValueError, match="features"):
+        est.partial_fit(X[:, :4])
+
+
+# --------------------------------------------------------------------------
+# The transformer API
+# --------------------------------------------------------------------------
+
+
+def test_fit_transform_equals_fit_then_transform(Est, X):
+    assert_array_equal(fast(Est).fit_transform(X), fast(Est).fit(X).transform(X))
+
+
+def test_score_is_mean_of_score_samples(fitted, X):
+    assert fitted.score(X) == pytest.approx(fitted.score_samples(X).mean(), rel=1e-12)
+    assert fitted.score(X, y=np.zeros(len(X))) == fitted.score(X)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_output_dtype_follows_input(fitted, X, dtype):
+    Xd = X.astype(dtype)
+    Z = fitted.transform(Xd)
+    assert Z.dtype == dtype
+    assert fitted.inverse_transform(Z).dtype == dtype
+    assert fitted.score_samples(Xd).dtype == dtype
+    if hasattr(fitted, "log_likelihood"):
+        assert fitted.log_likelihood(Xd, 4).dtype == dtype
+    assert isinstance(fitted.score(Xd), float)
+
+
+@pytest.mark.parametrize("width", [1, 3, 5])
+def test_wrong_code_width_at_inverse_transform(fitted, width):
+    bad = np.zeros((5, width))
+    assert_raises_and_unchanged(fitted.inverse_transform, bad, ValueError, "n_components=2")
+
+
+def test_clone_and_refit_reproduces_every_output(fitted, X):
+    twin = clone(fitted).fit(X)
+    for got, expected in zip(outputs(twin, X), outputs(fitted, X)):
+        assert_array_equal(got, expected)
+
+
+def test_set_output_pandas(Est, X):
+    index = pd.Index(np.arange(100, 100 + len(X)), name="row")
+    df = pd.DataFrame(X, index=index, columns=list("abcdef"))
+    est = fast(Est, n_components=3).set_output(transform="pandas")
+    out = est.fit_transform(df)
+    assert isinstance(out, pd.DataFrame)
+    assert out.index.equals(index)
+    assert list(out.columns) == [f"{Est.__name__.lower()}{i}" for i in range(3)]
+    assert_allclose(out.to_numpy(), fast(Est, n_components=3).fit(X).transform(X))
+    assert est.transform(df).index.equals(index)
