@@ -388,14 +388,6 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """
         if self._table is None:
             return
-        # A table's embeddings: nn.Embedding.reset_parameters (init_parameters'
-        # fallback) draws from torch's global generator; redraw them from the
-        # fit's own, so that random_state alone decides them.
-        generator = self.net_.generator_
-        with torch.no_grad():
-            for layer in self.net_.module_.input.modules():
-                if isinstance(layer, torch.nn.Embedding):
-                    torch.nn.init.normal_(layer.weight, generator=generator)
         heads = self.net_.module_.output
         rows = _spread_rows(X, 2**16)
         pre = self._marginal_outputs(X).expand(len(rows), -1)
@@ -766,7 +758,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Returns
         -------
-        errors : ndarray of shape (n_samples,) or (n_samples, n_features_in_)
+        errors : ndarray of shape (n_samples,) or (n_samples, ``n_features_in_``)
             The per-row errors (the mean of the per-column errors), or the
             per-column errors, showing which columns a row fails to
             reconstruct.

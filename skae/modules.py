@@ -122,7 +122,8 @@ def init_parameters(module, generator=None):
     """Initialise every parameter and buffer of ``module``, drawing from ``generator``.
 
     Linear and (transposed) convolution layers get torch's default
-    initialisation (Kaiming-uniform weights, uniform biases); every other
+    initialisation (Kaiming-uniform weights, uniform biases), embeddings
+    theirs (standard normal); every other
     submodule with a ``reset_parameters`` method (batch norm, skae's own
     layers) is reset to its deterministic starting values. So a module built
     on the ``meta`` device and materialised with ``to_empty`` is fully
@@ -158,6 +159,8 @@ def init_parameters(module, generator=None):
                     fan_in, _ = nn.init._calculate_fan_in_and_fan_out(sub.weight)
                     bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
                     nn.init.uniform_(sub.bias, -bound, bound, generator=generator)
+            elif isinstance(sub, nn.Embedding):  # torch's default: N(0, 1)
+                nn.init.normal_(sub.weight, generator=generator)
             elif hasattr(sub, "reset_parameters"):
                 sub.reset_parameters()
     return module
@@ -213,35 +216,9 @@ class _Numeric:
     def head_width(n_levels):
         return 1
 
-    @staticmethod
-    def activate(h):
-        return h
-
-    @staticmethod
-    def loss(h, target, loss):
-        return ELEMENTWISE_LOSSES[loss](h[..., 0], target)
-
-    @staticmethod
-    def nll(h, target, loss, log_scale):
-        # The Gaussian (or Laplace, for 'mae') likelihood of one value.
-        return negative_log_likelihood(h, target[..., None], loss, log_scale)
-
 
 class _Binary(_Numeric):
     """A 0/1 column: the flag in, one logit out, Bernoulli cross-entropy."""
-
-    @staticmethod
-    def activate(h):
-        return torch.sigmoid(h)
-
-    @staticmethod
-    def loss(h, target, loss):
-        return F.binary_cross_entropy_with_logits(h[..., 0], target.expand_as(h[..., 0]),
-                                                  reduction="none")
-
-    @classmethod
-    def nll(cls, h, target, loss, log_scale):
-        return cls.loss(h, target, loss)
 
 
 class _Categorical:
@@ -254,33 +231,53 @@ class _Categorical:
     def head_width(n_levels):
         return n_levels
 
-    @staticmethod
-    def activate(h):
-        return torch.softmax(h, dim=-1)
-
-    @staticmethod
-    def loss(h, target, loss):
-        codes = target.long().expand(h.shape[:-1])
-        flat = F.cross_entropy(h.reshape(-1, h.shape[-1]), codes.reshape(-1).clamp(min=-1),
-                               ignore_index=-1, reduction="none")
-        return flat.reshape(codes.shape)
-
-    @classmethod
-    def nll(cls, h, target, loss, log_scale):
-        return cls.loss(h, target, loss)
-
 
 COLUMN_KINDS = {"numeric": _Numeric, "binary": _Binary, "categorical": _Categorical}
 
 
-class TabularInput(nn.Module):
+class _Columns(nn.Module):
+    """Where each kind of column sits, as index tensors made once per device.
+
+    (Not buffers: modules are built on the meta device, and these are
+    derived from ``columns``, not learned.)
+    """
+
+    def __init__(self, columns):
+        super().__init__()
+        self.columns = tuple((str(kind), int(n)) for kind, n in columns)
+        stops = list(accumulate(COLUMN_KINDS[k].head_width(n) for k, n in self.columns))
+        self.slices = list(zip([0, *stops[:-1]], stops))
+        self._positions = {
+            kind: [j for j, (k, _) in enumerate(self.columns) if k == kind]
+            for kind in COLUMN_KINDS
+        }
+        self._cache = {}
+
+    def _index(self, name, device):
+        key = (name, str(device))
+        if key not in self._cache:
+            if name.endswith("_heads"):  # the head of a one-wide column starts its slice
+                values = [self.slices[j][0] for j in self._positions[name[:-6]]]
+            else:
+                values = self._positions[name]
+            self._cache[key] = torch.tensor(values, dtype=torch.long, device=device)
+        return self._cache[key]
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state["_cache"] = {}
+        return state
+
+
+class TabularInput(_Columns):
     """Encode a table's columns into the network's dense input.
 
     Numeric and binary columns pass through; a categorical column becomes a
     one-hot vector, or a learned embedding when it has more than
     :data:`MAX_ONE_HOT_LEVELS` levels. A code of -1 (an unknown level)
     becomes a zero vector, as ``OneHotEncoder(handle_unknown='ignore')``
-    encodes it.
+    encodes it. The encoding lists the numeric and binary columns first,
+    then the one-hot blocks, then the embeddings.
 
     Parameters
     ----------
@@ -298,23 +295,57 @@ class TabularInput(nn.Module):
     """
 
     def __init__(self, columns):
-        super().__init__()
-        self.columns = tuple((str(kind), int(n)) for kind, n in columns)
+        super().__init__(columns)
+        categorical = self._positions["categorical"]
+        self._one_hot = [j for j in categorical if self.columns[j][1] <= MAX_ONE_HOT_LEVELS]
+        self._offsets = list(accumulate((self.columns[j][1] for j in self._one_hot), initial=0))
         self.embeddings = nn.ModuleDict({
-            str(j): nn.Embedding(n, embedding_dim(n))
-            for j, (kind, n) in enumerate(self.columns)
-            if kind == "categorical" and n > MAX_ONE_HOT_LEVELS
+            str(j): nn.Embedding(self.columns[j][1], embedding_dim(self.columns[j][1]))
+            for j in categorical if j not in self._one_hot
         })
 
     @property
     def width(self):
         """Width of the encoded input."""
-        return sum(self._width(j, kind, n) for j, (kind, n) in enumerate(self.columns))
+        return (len(self._positions["numeric"]) + len(self._positions["binary"])
+                + self._offsets[-1] + sum(e.embedding_dim for e in self.embeddings.values()))
 
-    def _width(self, j, kind, n):
-        if kind != "categorical":
-            return 1
-        return self.embeddings[str(j)].embedding_dim if str(j) in self.embeddings else n
+    def block(self, j):
+        """Where column ``j`` sits in the encoding, as ``(start, stop)``.
+
+        Parameters
+        ----------
+        j : int
+            A column's position.
+
+        Returns
+        -------
+        start, stop : int
+            Its slice of :meth:`forward`'s output.
+        """
+        passthrough = sorted(self._positions["numeric"] + self._positions["binary"])
+        if j in passthrough:
+            return passthrough.index(j), passthrough.index(j) + 1
+        start = len(passthrough)
+        if j in self._one_hot:
+            i = self._one_hot.index(j)
+            return start + self._offsets[i], start + self._offsets[i + 1]
+        start += self._offsets[-1]
+        for key, embedding in self.embeddings.items():
+            if int(key) == j:
+                return start, start + embedding.embedding_dim
+            start += embedding.embedding_dim
+        raise IndexError(f"no column {j}")
+
+    def _index(self, name, device):
+        key = (name, str(device))
+        if name == "pass" and key not in self._cache:
+            values = sorted(self._positions["numeric"] + self._positions["binary"])
+            self._cache[key] = torch.tensor(values, dtype=torch.long, device=device)
+        elif name in ("one_hot", "offsets") and key not in self._cache:
+            values = self._one_hot if name == "one_hot" else self._offsets[:-1]
+            self._cache[key] = torch.tensor(values, dtype=torch.long, device=device)
+        return super()._index(name, device)
 
     def forward(self, x):
         """Return the dense encoding of the columns ``x``.
@@ -329,21 +360,21 @@ class TabularInput(nn.Module):
         encoded : torch.Tensor of shape (n_samples, width)
             The network's input.
         """
-        parts = []
-        for j, (kind, n) in enumerate(self.columns):
-            if kind != "categorical":
-                parts.append(x[:, j:j + 1])
-                continue
-            codes = x[:, j].long()
+        parts = [x.index_select(1, self._index("pass", x.device))]
+        if self._one_hot:
+            codes = x.index_select(1, self._index("one_hot", x.device)).long()
+            total = self._offsets[-1]  # unknown levels land in a dropped extra column
+            where = torch.where(codes >= 0, codes + self._index("offsets", x.device), total)
+            hot = x.new_zeros(len(x), total + 1).scatter_(1, where, 1.0)
+            parts.append(hot[:, :total])
+        for j, embedding in self.embeddings.items():
+            codes = x[:, int(j)].long()
             known = (codes >= 0).to(x.dtype)[:, None]
-            if str(j) in self.embeddings:
-                parts.append(self.embeddings[str(j)](codes.clamp(min=0)).to(x.dtype) * known)
-            else:
-                parts.append(F.one_hot(codes.clamp(min=0), n).to(x.dtype) * known)
+            parts.append(embedding(codes.clamp(min=0)).to(x.dtype) * known)
         return torch.cat(parts, dim=1)
 
 
-class TabularOutput(nn.Module):
+class TabularOutput(_Columns):
     """The decoder's heads for a table: one slice of its output per column.
 
     ``forward`` applies each column's activation (identity for numeric,
@@ -368,10 +399,7 @@ class TabularOutput(nn.Module):
     """
 
     def __init__(self, columns):
-        super().__init__()
-        self.columns = tuple((str(kind), int(n)) for kind, n in columns)
-        stops = list(accumulate(COLUMN_KINDS[k].head_width(n) for k, n in self.columns))
-        self.slices = list(zip([0, *stops[:-1]], stops))
+        super().__init__(columns)
         self.register_buffer("weights", torch.ones(len(self.columns)))
 
     @property
@@ -384,10 +412,8 @@ class TabularOutput(nn.Module):
         with torch.no_grad():
             self.weights.fill_(1.0)
 
-    def _per_column(self, fn, h, *args):
-        return torch.stack(
-            [fn(COLUMN_KINDS[kind], h[..., a:b], *args, j)
-             for j, ((kind, _), (a, b)) in enumerate(zip(self.columns, self.slices))], dim=-1)
+    def _categorical(self):
+        return [(j, *self.slices[j]) for j in self._positions["categorical"]]
 
     def forward(self, h):
         """Apply each column's activation to its slice of ``h``.
@@ -403,8 +429,49 @@ class TabularOutput(nn.Module):
             Values (numeric), probabilities (binary) and level probabilities
             (categorical).
         """
-        return torch.cat([COLUMN_KINDS[kind].activate(h[..., a:b])
-                          for (kind, _), (a, b) in zip(self.columns, self.slices)], dim=-1)
+        out = h.clone()
+        heads = self._index("binary_heads", h.device)
+        out[..., heads] = torch.sigmoid(h[..., heads])
+        for _, a, b in self._categorical():
+            out[..., a:b] = torch.softmax(h[..., a:b], dim=-1)
+        return out
+
+    def _index(self, name, device):
+        key = (name, str(device))
+        if key not in self._cache and name in ("order", "levels"):
+            if name == "order":  # column j's place among [numeric, binary, categorical]
+                grouped = [j for kind in COLUMN_KINDS for j in self._positions[kind]]
+                values = [grouped.index(j) for j in range(len(self.columns))]
+            else:  # each categorical column's head positions, padded with a dummy one
+                width = max((b - a for _, a, b in self._categorical()), default=0)
+                values = [list(range(a, b)) + [self.width] * (width - (b - a))
+                          for _, a, b in self._categorical()]
+            self._cache[key] = torch.tensor(values, dtype=torch.long, device=device)
+        return super()._index(name, device)
+
+    def _by_kind(self, h, x, numeric):
+        """Per-column losses: ``numeric(h, x)`` for numeric columns, cross-entropy else.
+
+        One batched op per kind: the categorical columns' logits are padded
+        to the widest one (with -inf, which softmax gives no weight) and
+        share one cross-entropy.
+        """
+        parts, device = [], h.device
+        for kind, fn in (("numeric", numeric), ("binary", _bernoulli)):
+            cols = self._index(kind, device)
+            if len(cols):
+                target = x.index_select(-1, cols).to(h.dtype)
+                heads = h.index_select(-1, self._index(kind + "_heads", device))
+                parts.append(fn(heads, target.expand_as(heads)))
+        if self._positions["categorical"]:
+            padded = torch.cat([h, torch.full_like(h[..., :1], -torch.inf)], dim=-1)
+            logits = padded[..., self._index("levels", device)]  # (..., n, C, L)
+            codes = x.index_select(-1, self._index("categorical", device)).long()
+            codes = codes.expand(logits.shape[:-1])
+            flat = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), codes.reshape(-1),
+                                   ignore_index=-1, reduction="none")
+            parts.append(flat.reshape(codes.shape))
+        return torch.cat(parts, dim=-1).index_select(-1, self._index("order", device))
 
     def column_losses(self, h, x, loss="mse"):
         """Each column's weighted loss.
@@ -423,8 +490,7 @@ class TabularOutput(nn.Module):
         losses : torch.Tensor of shape (..., n_samples, n_columns)
             ``weights`` times each column's loss.
         """
-        losses = self._per_column(
-            lambda k, hj, j: k.loss(hj, x[..., j].to(hj.dtype), loss), h)
+        losses = self._by_kind(h, x, ELEMENTWISE_LOSSES[loss])
         return losses * self.weights.to(losses.dtype)
 
     def negative_log_likelihood(self, h, x, loss="mse", log_scale=None):
@@ -446,8 +512,14 @@ class TabularOutput(nn.Module):
         nll : torch.Tensor of shape (..., n_samples)
             Summed over columns.
         """
-        return self._per_column(
-            lambda k, hj, j: k.nll(hj, x[..., j].to(hj.dtype), loss, log_scale), h).sum(-1)
+        def numeric(h_num, x_num):  # one value at a time: the last dimension is 1
+            return negative_log_likelihood(h_num[..., None], x_num[..., None], loss, log_scale)
+
+        return self._by_kind(h, x, numeric).sum(-1)
+
+
+def _bernoulli(logits, target):
+    return F.binary_cross_entropy_with_logits(logits, target, reduction="none")
 
 
 class Corruption(nn.Module):

@@ -344,8 +344,7 @@ def test_an_unknown_level_is_encoded_as_no_level(Est, name):
     inputs = module.input
     with torch.no_grad():
         known = inputs(torch.as_tensor(est._model_input(rows, reset=False)))
-        start = sum(inputs._width(i, *inputs.columns[i]) for i in range(j))
-        stop = start + inputs._width(j, *inputs.columns[j])
+        start, stop = inputs.block(j)
         expected = known.clone()
         expected[:, start:stop] = 0
         got = inputs(torch.as_tensor(est._model_input(unknown, reset=False)))
