@@ -311,11 +311,15 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _rows_to_check(self, X):
         """The training rows that :meth:`_check_fit` measures.
 
-        All of them, or an even spread of ``INFERENCE_BATCH_SIZE`` (one
-        inference batch: the checks then cost little beside training); all
-        where the fit may revert to its start.
+        All of them, or an even spread of at most ``INFERENCE_BATCH_SIZE``
+        (one inference batch), fewer for wide data (at most ``2**22``
+        values, 16 MB in float32, so the checks cost little beside training
+        in time and memory); all where the fit may revert to its start.
         """
-        return X if self._keeps_better_start() else _spread_rows(X, INFERENCE_BATCH_SIZE)
+        if self._keeps_better_start():
+            return X
+        n_rows = min(INFERENCE_BATCH_SIZE, max(256, 2**22 // max(X.shape[1], 1)))
+        return _spread_rows(X, n_rows)
 
     def _keeps_better_start(self):
         """Whether a fit ending worse than its start reverts to the start."""
@@ -402,7 +406,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         # (else batches move one by one). Training only reads it, so C-ordered
         # float32 input is used in place on the CPU: no full copy.
         if sp.issparse(X):  # rows are densified a batch at a time
-            return SparseRows(X.astype(np.float32))
+            return SparseRows(X.astype(np.float32, copy=False))
         X = np.ascontiguousarray(X, dtype=np.float32)
         X = torch.from_numpy(X if X.flags.writeable else X.copy())
         if device.type != "cpu":

