@@ -555,3 +555,27 @@ def interleaved(contenders, repeats=5, *, warmup=0, sync=None, verbose=True):
             if verbose:
                 print(f"  [{r + 1}/{repeats}] {name}: {seconds:.3f} s", flush=True)
     return out
+
+
+# ----------------------------------------------------------- process memory
+
+
+def proc_status():
+    """This process's resident set size now and at its peak, in bytes (Linux /proc)."""
+    out = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(value.split()[0]) * 1024
+    return out
+
+
+def reset_peak_rss():
+    """Reset the kernel's peak RSS (VmHWM) to the current RSS; False if not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False

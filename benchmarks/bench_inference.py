@@ -107,26 +107,6 @@ def call(contender, op, models, data):
 
 # ----------------------------------------------------------------- memory
 
-def _proc_status():
-    out = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                out[key] = int(value.split()[0]) * 1024
-    return out
-
-
-def _reset_peak():
-    """Reset the kernel's peak RSS (VmHWM) to the current RSS; False if not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def memory_child(argv):
     """In a fresh process: build the input, run one contender's ``op``, report peak RSS growth."""
     state_path, contender, op, dtype, rows, seed = argv
@@ -137,12 +117,12 @@ def memory_child(argv):
     data = {"X": X}
     call(contender, op, models, {"X": X[:10]})  # load lazily built kernels and code
     gc.collect()
-    method = "VmHWM" if _reset_peak() else "ru_maxrss"
+    method = "VmHWM" if _common.reset_peak_rss() else "ru_maxrss"
     before_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    before = _proc_status().get("VmRSS", before_peak)
+    before = _common.proc_status().get("VmRSS", before_peak)
     out = call(contender, op, models, data)
     if method == "VmHWM":
-        peak = _proc_status()["VmHWM"]
+        peak = _common.proc_status()["VmHWM"]
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         if peak <= before_peak:  # the old high-water mark hides this call's peak

@@ -68,35 +68,18 @@ def random_csr(n_rows, n_features, density, seed):
     return X
 
 
-def _status_kb(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return None
-
-
-def _reset_peak():
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def measure(fn):
     """Run ``fn()``; return (its result, seconds, baseline RSS MB, peak RSS MB, method)."""
     import gc
 
     gc.collect()
-    baseline = _status_kb("VmRSS") / 1024
-    reset = _reset_peak()
+    baseline = _common.proc_status()["VmRSS"] / MB
+    reset = _common.reset_peak_rss()
     start = time.perf_counter()
     result = fn()
     seconds = time.perf_counter() - start
     if reset:
-        peak, method = _status_kb("VmHWM") / 1024, "VmHWM reset before the call"
+        peak, method = _common.proc_status()["VmHWM"] / MB, "VmHWM reset before the call"
     else:
         peak, method = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, \
             "ru_maxrss (whole process)"
