@@ -282,10 +282,18 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 self._record_history()
         return guard
 
-    def _reconstruction_error_fn(self):
-        """``fn(module, batch)``: each row's error through its code, in the loss's units."""
+    def _reconstruction_error_fn(self, per_feature=False):
+        """``fn(module, batch)``: each row's (or row's and column's) error through its code.
+
+        In the units training uses (see :meth:`reconstruction_error`).
+        """
         loss = self.loss
-        return lambda m, xb: reconstruction_error(m.decoder(m.encode(xb)), xb, loss, m.output)
+
+        def fn(m, xb):
+            errors = column_errors(m.decoder(m.encode(xb)), xb, loss, m.output)
+            return errors if per_feature else errors.mean(dim=-1)
+
+        return fn
 
     def _reconstruction_errors(self, X):
         return self._batched(X, self._reconstruction_error_fn())
@@ -777,10 +785,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         ((100,), (100, 4))
         """
         X = self._validate_X(X)
-        loss = self.loss
-        errors = self._batched(
-            X, lambda m, xb: column_errors(m.decoder(m.encode(xb)), xb, loss, m.output))
-        return errors if per_feature else errors.mean(axis=1)
+        return self._batched(X, self._reconstruction_error_fn(per_feature))
 
     def score_samples(self, X):
         """Per-sample score: higher means better reconstructed (less anomalous).
