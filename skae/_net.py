@@ -73,11 +73,19 @@ class SparseRows:
 
     def index_select(self, dim, index):
         """Rows ``index`` as a dense tensor (``dim`` must be 0)."""
-        return self._dense(self.matrix[index.numpy()])
+        return self._dense(self.matrix[index.cpu().numpy()])
 
     def take(self, index):
         """Rows ``index`` as another :class:`SparseRows`."""
-        return SparseRows(self.matrix[index.numpy()])
+        return SparseRows(self.matrix[index.cpu().numpy()])
+
+
+def _permutation(n, X, generator):
+    # Drawn where the generator lives (the training device), then moved to
+    # the rows: sparse rows, and dense ones too large for the GPU, stay on
+    # the CPU while their batches move.
+    device = X.device if generator is None else generator.device
+    return torch.randperm(n, device=device, generator=generator).to(X.device)
 
 
 class TensorDataset(torch.utils.data.Dataset):
@@ -138,8 +146,7 @@ class BatchIterator:
             for start, stop in self._bounds():
                 yield X[start:stop], None
             return
-        order = torch.randperm(len(X), device=X.device, generator=self.generator) \
-            if self.shuffle else \
+        order = _permutation(len(X), X, self.generator) if self.shuffle else \
             torch.arange(len(X), device=X.device)
         if self.shard is not None:
             rank, world_size = self.shard
@@ -167,7 +174,7 @@ class HoldOut:
                 f"early_stopping needs at least one training row after holding out "
                 f"validation_fraction={self.fraction} of {n} samples."
             )
-        perm = torch.randperm(n, device=dataset.X.device, generator=self.generator)
+        perm = _permutation(n, dataset.X, self.generator)
         X = dataset.X
         take = X.take if isinstance(X, SparseRows) else (lambda rows: X.index_select(0, rows))
         return TensorDataset(take(perm[n_valid:])), TensorDataset(take(perm[:n_valid]))
