@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._base import BaseAutoencoder
 from ._docstrings import ATTRIBUTES, params
 from .losses import AutoencoderCriterion
-from .modules import build_autoencoder
+from .modules import FillMissing, build_autoencoder
 
 
 class AutoencoderTransformer(BaseAutoencoder):
@@ -237,7 +237,7 @@ def _input_range(module, X):
     if sp.issparse(X):
         return (torch.as_tensor(X.min(axis=0).toarray().ravel()),
                 torch.as_tensor(X.max(axis=0).toarray().ravel()))
-    if isinstance(module.input, torch.nn.Identity):
+    if isinstance(module.input, FillMissing):  # plain numbers
         return torch.as_tensor(X.min(axis=0)), torch.as_tensor(X.max(axis=0))
     with torch.no_grad():
         encoded = module.input(torch.as_tensor(np.asarray(X, dtype=np.float32)))

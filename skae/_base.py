@@ -290,8 +290,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         loss = self.loss
 
         def fn(m, xb):
-            errors = column_errors(m.decoder(m.encode(xb)), xb, loss, m.output)
-            return errors if per_feature else errors.mean(dim=-1)
+            x_pre = m.decoder(m.encode(xb))
+            if per_feature:
+                return column_errors(x_pre, xb, loss, m.output)
+            return reconstruction_error(x_pre, xb, loss, m.output)  # over observed entries
 
         return fn
 
@@ -398,14 +400,18 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         rows, so that every column counts alike in training, whatever its
         kind and scale.
         """
-        if self._table is None:
+        if self._table is None:  # plain numbers: missing values at inference get the means
+            with torch.no_grad():
+                self.net_.module_.input.fill.copy_(torch.as_tensor(_column_means(X)))
             return
         heads = self.net_.module_.output
         rows = _spread_rows(X, 2**16)
         pre = self._marginal_outputs(X).expand(len(rows), -1)
         with torch.no_grad():
             heads.reset_parameters()
-            baseline = column_errors(pre, torch.as_tensor(rows), self.loss, heads).mean(dim=0)
+            rows = torch.as_tensor(rows)
+            errors = column_errors(pre, rows, self.loss, heads)
+            baseline = errors.sum(dim=0) / heads.observed(rows).sum(dim=0).clamp(min=1)
             heads.weights.copy_(1.0 / baseline.clamp(min=1e-2))
 
     @staticmethod
@@ -450,9 +456,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         X = _tabular.as_pandas(X)
         if reset:
             self._set_table(self._describe_table(X))
-        if self._table is None:
+        if self._table is None:  # a fitted model takes missing values at inference
             X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=reset,
-                              accept_sparse=("csr", "csc", "coo"))
+                              accept_sparse=("csr", "csc", "coo"),
+                              ensure_all_finite=True if reset else "allow-nan")
             return X.tocsr() if sp.issparse(X) else X
         _check_feature_names(self, X, reset=reset)
         _check_n_features(self, X, reset=reset)
@@ -462,18 +469,22 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                                self._table)
 
     def _describe_table(self, X):
-        """The description of a table's columns, or None for plain numbers."""
+        """The description of a table's columns, or None for plain numbers.
+
+        A table is data with boolean or categorical columns, or with missing
+        values (they need the table's missing-value indicators).
+        """
         if sp.issparse(X) or not hasattr(X, "shape") or len(X.shape) != 2:
             return None
         explicit = self.categorical_features is not None \
             and not (isinstance(self.categorical_features, str))
-        if not isinstance(X, pd.DataFrame) and not explicit:
+        if not isinstance(X, pd.DataFrame) and not explicit and not _has_missing(X):
             return None
         # An object ndarray (numbers and text) gets each column's own dtype.
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X).infer_objects()
         mask = _tabular.categorical_mask(X, self.categorical_features)  # X: names or none
         table = _tabular.describe(frame, mask)
-        if all(c["kind"] == "numeric" for c in table):
+        if all(c["kind"] == "numeric" and not c["missing"] for c in table):
             return None
         if not frame.columns.is_unique:  # inverse_transform could not name its columns
             repeated = sorted(set(frame.columns[frame.columns.duplicated()]), key=str)
@@ -499,7 +510,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 "standardised. Use loss='mse' (binary and categorical columns get their own "
                 "cross-entropy whatever the loss)."
             )
-        largest = max(abs(float(X.min())), abs(float(X.max())))
+        largest = max(abs(float(_nanmin(X))), abs(float(_nanmax(X))))
         if largest > np.finfo(np.float32).max:
             raise ValueError(
                 f"X has values up to {largest:.3g} in magnitude, beyond the float32 range "
@@ -734,7 +745,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             DataFrame with the original column names, order and dtypes:
             numeric columns in their original units, booleans, and each
             categorical column's most probable level (a ``category`` column
-            keeps its categories).
+            keeps its categories); an array if the model was fitted on an
+            array.
         """
         check_is_fitted(self)
         Z = check_array(X, dtype=FLOAT_DTYPES, input_name="X")
@@ -746,7 +758,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         decoded = self._batched(Z, lambda m, zb: m.decode(zb))
         if self._table is None:
             return decoded
-        return _tabular.decode(decoded, self._table)
+        frame = _tabular.decode(decoded, self._table)
+        # Fitted on an array (no column names): an array back, as the input was.
+        return frame if hasattr(self, "feature_names_in_") else frame.to_numpy()
 
     def reconstruction_error(self, X, per_feature=False):
         """Each row's reconstruction error, or each row's and column's.
@@ -843,7 +857,24 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.input_tags.sparse = True
         tags.input_tags.categorical = True
+        tags.input_tags.allow_nan = True
         return tags
+
+
+def _has_missing(X):
+    """Whether a dense array holds missing values (NaN, None)."""
+    try:
+        return bool(pd.isna(np.asarray(X)).any())
+    except (TypeError, ValueError):
+        return False
+
+
+def _nanmin(X):
+    return X.min() if sp.issparse(X) else np.nanmin(X)
+
+
+def _nanmax(X):
+    return X.max() if sp.issparse(X) else np.nanmax(X)
 
 
 def _column_means(X):

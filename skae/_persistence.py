@@ -489,6 +489,9 @@ def load(path, *, device=None):
         raise ValueError(f"{os.fspath(path)!r} describes an invalid network ({exc}).") from None
     # Initial weights are drawn from a throw-away generator: the file's replace them.
     net = estimator._make_net(architecture, target, torch.Generator(device=target))
+    if meta["format_version"] == 1 and "input.fill" in net.module_.state_dict():
+        # Format 1 predates missing values: its models fill them with zeros.
+        module_state.setdefault("input.fill", torch.zeros(n_features))
     try:
         net.module_.load_state_dict(module_state, strict=True)
         net.optimizer_.load_state_dict(optimizer_state)

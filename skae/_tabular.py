@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from pandas.api import types
 
+from .modules import head_slices
+
 # A numeric column whose standard deviation is below this is only centred.
 _MIN_SCALE = 1e-12
 
@@ -153,18 +155,21 @@ def describe(X, mask):
     -------
     table : list of dict
         Per column: ``name``, ``kind``, ``dtype`` (the original dtype's
-        name), and ``mean`` and ``scale`` (numeric), ``levels``
+        name), ``missing`` (whether it had missing values), and ``mean``
+        and ``scale`` of its observed values (numeric), ``levels``
         (categorical; with ``ordered`` for a ``category`` column).
     """
     table = []
     for j, (name, categorical) in enumerate(zip(X.columns, mask)):
         series = X.iloc[:, j]  # by position: names may repeat
         column = {"name": _plain(name) if not isinstance(name, str) else name,
-                  "kind": _kind(series, categorical), "dtype": _dtype_name(series)}
+                  "kind": _kind(series, categorical), "dtype": _dtype_name(series),
+                  "missing": bool(series.isna().any())}
         if column["kind"] == "numeric":
             values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-            column["mean"] = float(np.mean(values))
-            column["scale"] = float(max(np.std(values), _MIN_SCALE))
+            observed = values[~np.isnan(values)]
+            column["mean"] = float(np.mean(observed)) if len(observed) else 0.0
+            column["scale"] = float(max(np.std(observed), _MIN_SCALE)) if len(observed) else 1.0
         elif column["kind"] == "categorical":
             column["levels"] = _levels(series)
             if isinstance(series.dtype, pd.CategoricalDtype):
@@ -174,15 +179,18 @@ def describe(X, mask):
 
 
 def model_columns(table):
-    """The ``(kind, n_levels)`` pairs of :class:`~skae.modules.Architecture`."""
-    return tuple((c["kind"], len(c.get("levels", (0,)))) for c in table)
+    """The ``(kind, n_levels, missing)`` of each column, for :class:`~skae.modules.Architecture`."""
+    return tuple((c["kind"], len(c.get("levels", (0,))), bool(c.get("missing", False)))
+                 for c in table)
 
 
 def encode(X, table):
-    """The columns of DataFrame ``X`` as the network reads them (float64).
+    """The columns of DataFrame ``X`` as the network reads them.
 
     Numeric columns are standardised, booleans are 0/1 and categorical
-    columns hold their level's code, -1 for a level not seen in fit.
+    columns hold their level's code, -1 for a level not seen in fit. A
+    missing value (NaN, None, ``pd.NA``) is NaN, or -1 in a categorical
+    column.
 
     Parameters
     ----------
@@ -194,17 +202,20 @@ def encode(X, table):
     Returns
     -------
     encoded : ndarray of shape (n_samples, n_columns)
+        float32 if every column is float32, else float64.
     """
-    out = np.empty((len(X), len(table)), dtype=np.float64)
+    # float32 for all-float32 numbers (their dtype carries through to the codes).
+    dtype = np.float32 if all(c["dtype"] == "float32" for c in table) else np.float64
+    out = np.empty((len(X), len(table)), dtype=dtype)
     for j, column in enumerate(table):
         series = X.iloc[:, j]
         name = column["name"]
         if column["kind"] == "categorical":
-            if series.isna().any():
-                raise ValueError(f"Categorical column {name!r} has missing values.")
-            # -1 for a level not seen in fit (pd.Categorical with fixed categories
-            # would too, but pandas deprecates values outside the categories).
-            out[:, j] = pd.Index(column["levels"]).get_indexer(series)
+            # -1 for a level not seen in fit and for a missing value
+            # (pd.Categorical with fixed categories would too, but pandas
+            # deprecates values outside the categories).
+            codes = pd.Index(column["levels"]).get_indexer(series)
+            out[:, j] = np.where(series.isna().to_numpy(), -1, codes)
             continue
         try:
             values = series.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -213,11 +224,11 @@ def encode(X, table):
                 f"Column {name!r} was {column['kind']} in fit but holds values of dtype "
                 f"{series.dtype} now."
             ) from None
-        if not np.isfinite(values).all():
-            raise ValueError(f"Column {name!r} has missing or infinite values.")
+        if np.isinf(values).any():
+            raise ValueError(f"Column {name!r} has infinite values.")
         if column["kind"] == "numeric":
             values = (values - column["mean"]) / column["scale"]
-        elif not np.isin(values, (0.0, 1.0)).all():
+        elif not np.isin(values[~np.isnan(values)], (0.0, 1.0)).all():
             raise ValueError(f"Boolean column {name!r} holds values other than True/False.")
         out[:, j] = values
     return out
@@ -245,12 +256,9 @@ def decode(outputs, table, index=None):
         level, with its original dtype (a ``category`` column keeps its
         categories).
     """
-    data, start = {}, 0
-    for column in table:
-        width = len(column["levels"]) if column["kind"] == "categorical" else 1
-        block = outputs[:, start:start + width]
-        start += width
-        data[column["name"]] = _decode_column(block, column)
+    data = {}
+    for column, (start, stop) in zip(table, head_slices(model_columns(table))):
+        data[column["name"]] = _decode_column(outputs[:, start:stop], column)
     frame = pd.DataFrame(data, index=index)
     for column in table:  # pandas >= 3 infers the 'str' dtype from an object array of text
         if column["dtype"] == "object" and frame[column["name"]].dtype != object:
@@ -294,16 +302,18 @@ def marginal_logits(encoded, table):
         0 for a standardised numeric column (its mean), the log-odds of a
         flag's frequency, and the log of each level's frequency.
     """
-    parts = []
-    for j, column in enumerate(table):
+    slices = head_slices(model_columns(table))
+    logits = np.zeros(max(stop for _, stop in slices))
+    for j, (column, (start, stop)) in enumerate(zip(table, slices)):
         values = encoded[:, j]
+        observed = values[~np.isnan(values)]
         if column["kind"] == "numeric":
-            parts.append([float(values.mean())])
+            logits[start] = float(observed.mean()) if len(observed) else 0.0
         elif column["kind"] == "binary":
-            p = np.clip(values.mean(), 1e-6, 1 - 1e-6)
-            parts.append([np.log(p / (1 - p))])
+            p = np.clip(observed.mean() if len(observed) else 0.5, 1e-6, 1 - 1e-6)
+            logits[start] = np.log(p / (1 - p))
         else:
             codes = values[values >= 0].astype(np.intp)
             counts = np.bincount(codes, minlength=len(column["levels"]))
-            parts.append(np.log(np.maximum(counts / max(counts.sum(), 1), 1e-6)))
-    return np.concatenate(parts).astype(np.float64)
+            logits[start:stop] = np.log(np.maximum(counts / max(counts.sum(), 1), 1e-6))
+    return logits

@@ -70,7 +70,7 @@ def reconstruction_error(x_pre, x, loss="mse", output=None, reduction="none"):
         The output activation, applied to ``x_pre`` for all losses but
         ``'bce'``. Identity if None. For a table, its
         :class:`~skae.modules.TabularOutput`: the error is then the mean of
-        :func:`column_errors`.
+        :func:`column_errors` over the observed entries (none: 0).
     reduction : {'none', 'mean'}, default='none'
         ``'mean'`` returns the mean over samples too, computed as one fused
         op (the training loss).
@@ -88,9 +88,14 @@ def reconstruction_error(x_pre, x, loss="mse", output=None, reduction="none"):
     """
     if reduction not in ("none", "mean"):
         raise ValueError(f"reduction must be 'none' or 'mean', got {reduction!r}.")
-    if hasattr(output, "column_losses"):  # a table: each column's own loss
-        err = column_errors(x_pre, x, loss, output).mean(dim=-1)
-        return err.mean() if reduction == "mean" else err
+    if hasattr(output, "column_losses"):  # a table: the mean over observed entries
+        err, observed = column_errors(x_pre, x, loss, output), output.observed(x)
+        if reduction == "mean":
+            return err.sum() / observed.sum().clamp(min=1)
+        return err.sum(dim=-1) / observed.sum(dim=-1).clamp(min=1)
+    if reduction == "none" and torch.isnan(x).any():  # inference: the observed entries' mean
+        observed = (~torch.isnan(x)).flatten(1).sum(dim=1)
+        return column_errors(x_pre, x, loss, output).sum(dim=1) / observed.clamp(min=1)
     if loss == "bce":
         err = F.binary_cross_entropy_with_logits(x_pre, x, reduction=reduction)
     else:
@@ -131,10 +136,13 @@ def column_errors(x_pre, x, loss="mse", output=None):
     """
     if hasattr(output, "column_losses"):
         return output.column_losses(x_pre, x, loss)
+    missing = torch.isnan(x)  # a missing entry has no error
     if loss == "bce":
-        return F.binary_cross_entropy_with_logits(x_pre, x, reduction="none").flatten(1)
-    x_hat = x_pre if output is None else output(x_pre)
-    return ELEMENTWISE_LOSSES[loss](x_hat, x).flatten(1)
+        err = F.binary_cross_entropy_with_logits(x_pre, torch.nan_to_num(x), reduction="none")
+    else:
+        x_hat = x_pre if output is None else output(x_pre)
+        err = ELEMENTWISE_LOSSES[loss](x_hat, torch.nan_to_num(x))
+    return torch.where(missing, 0.0, err).flatten(1)
 
 
 def sparsity_penalty(z):
@@ -221,18 +229,20 @@ def negative_log_likelihood(x_pre, x, loss="mse", log_scale=None, output=None):
     """
     if hasattr(output, "negative_log_likelihood"):  # a table: each column's likelihood
         return output.negative_log_likelihood(x_pre, x, loss, log_scale)
+    missing = torch.isnan(x)  # missing entries add nothing to the likelihood
     if loss == "bce":
-        return F.binary_cross_entropy_with_logits(
-            x_pre, x.expand_as(x_pre), reduction="none"
-        ).sum(dim=-1)
+        terms = F.binary_cross_entropy_with_logits(
+            x_pre, torch.nan_to_num(x).expand_as(x_pre), reduction="none")
+        return torch.where(missing, 0.0, terms).sum(dim=-1)
     x_hat = x_pre if output is None else output(x_pre)
     log_scale = torch.zeros((), device=x_pre.device) if log_scale is None else log_scale
-    d = x_hat.shape[-1]
+    d = (~missing).sum(dim=-1)
+    residual = torch.where(missing, 0.0, x - x_hat)
     if loss == "mse":
-        sq = (x - x_hat).square().sum(dim=-1)
+        sq = residual.square().sum(dim=-1)
         return 0.5 * sq * torch.exp(-2 * log_scale) + d * (log_scale + 0.5 * math.log(2 * math.pi))
     if loss == "mae":
-        ab = (x - x_hat).abs().sum(dim=-1)
+        ab = residual.abs().sum(dim=-1)
         return ab * torch.exp(-log_scale) + d * (log_scale + math.log(2.0))
     raise ValueError(f"No likelihood for loss={loss!r}; use 'mse', 'bce' or 'mae'.")
 

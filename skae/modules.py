@@ -40,6 +40,7 @@ __all__ = [
     "Autoencoder",
     "Corruption",
     "Dropout",
+    "FillMissing",
     "TabularInput",
     "TabularOutput",
     "TiedConvTranspose2d",
@@ -50,6 +51,7 @@ __all__ = [
     "build_variational_autoencoder",
     "conv_output_shapes",
     "embedding_dim",
+    "head_slices",
     "init_parameters",
     "set_generator",
 ]
@@ -235,6 +237,39 @@ class _Categorical:
 COLUMN_KINDS = {"numeric": _Numeric, "binary": _Binary, "categorical": _Categorical}
 
 
+def head_slices(columns):
+    """Where each column's head sits in a table's decoder output, as ``(start, stop)``.
+
+    Numeric and binary columns' heads come first, then the categorical
+    columns' (one logit per level), each group in column order: the order
+    of :class:`TabularInput`'s encoding, so a tied decoder mirrors its
+    input.
+
+    Parameters
+    ----------
+    columns : sequence of (kind, n_levels[, missing])
+        The columns.
+
+    Returns
+    -------
+    slices : list of (int, int)
+        One per column.
+
+    Examples
+    --------
+    >>> head_slices([("categorical", 3), ("numeric", 1)])
+    [(1, 4), (0, 1)]
+    """
+    columns = [tuple(c) for c in columns]
+    order = sorted(range(len(columns)), key=lambda j: (columns[j][0] == "categorical", j))
+    slices, start = [None] * len(columns), 0
+    for j in order:
+        kind, n = columns[j][0], columns[j][1]
+        slices[j] = (start, start + COLUMN_KINDS[kind].head_width(n))
+        start = slices[j][1]
+    return slices
+
+
 class _Columns(nn.Module):
     """Where each kind of column sits, as index tensors made once per device.
 
@@ -244,9 +279,11 @@ class _Columns(nn.Module):
 
     def __init__(self, columns):
         super().__init__()
-        self.columns = tuple((str(kind), int(n)) for kind, n in columns)
-        stops = list(accumulate(COLUMN_KINDS[k].head_width(n) for k, n in self.columns))
-        self.slices = list(zip([0, *stops[:-1]], stops))
+        columns = [tuple(c) for c in columns]
+        self.columns = tuple((str(c[0]), int(c[1])) for c in columns)
+        #: Whether each column had missing values in training (gets an indicator).
+        self.missing = tuple(bool(c[2]) if len(c) > 2 else False for c in columns)
+        self.slices = head_slices(self.columns)
         self._positions = {
             kind: [j for j, (k, _) in enumerate(self.columns) if k == kind]
             for kind in COLUMN_KINDS
@@ -258,6 +295,8 @@ class _Columns(nn.Module):
         if key not in self._cache:
             if name.endswith("_heads"):  # the head of a one-wide column starts its slice
                 values = [self.slices[j][0] for j in self._positions[name[:-6]]]
+            elif name == "missing":
+                values = [j for j, flag in enumerate(self.missing) if flag]
             else:
                 values = self._positions[name]
             self._cache[key] = torch.tensor(values, dtype=torch.long, device=device)
@@ -267,6 +306,25 @@ class _Columns(nn.Module):
         state = dict(super().__getstate__())
         state["_cache"] = {}
         return state
+
+    def observed(self, x):
+        """Which entries of the columns ``x`` hold a value (not missing, not unknown).
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n_samples, n_columns)
+            Values, flags and level codes; NaN or code -1 where missing.
+
+        Returns
+        -------
+        observed : torch.Tensor of bool, shape (n_samples, n_columns)
+            True where the entry holds a value.
+        """
+        observed = ~torch.isnan(x)
+        cols = self._index("categorical", x.device)
+        if len(cols):
+            observed[:, cols] = x[:, cols] >= 0
+        return observed
 
 
 class TabularInput(_Columns):
@@ -279,11 +337,21 @@ class TabularInput(_Columns):
     encodes it. The encoding lists the numeric and binary columns first,
     then the one-hot blocks, then the embeddings.
 
+    A missing value (NaN, or code -1) enters as 0 for a standardised number
+    (its training mean), 0.5 for a flag and a zero vector for levels, and
+    columns that had missing values in training get an indicator, 1
+    where the value is missing, after everything else. In training mode,
+    ``hide`` is the fraction of observed entries drawn (from ``generator``)
+    to enter as missing, so the model learns to fill them.
+
     Parameters
     ----------
-    columns : sequence of (kind, n_levels)
+    columns : sequence of (kind, n_levels) or (kind, n_levels, missing)
         Each input column's kind (``'numeric'``, ``'binary'`` or
-        ``'categorical'``) and number of levels (1 for the others).
+        ``'categorical'``), number of levels (1 for the others) and whether
+        it gets a missing-value indicator.
+    hide : float, default=0.0
+        Fraction of entries to hide in training mode.
 
     Examples
     --------
@@ -294,8 +362,13 @@ class TabularInput(_Columns):
             [1.0000, 0.0000, 0.0000, 0.0000]])
     """
 
-    def __init__(self, columns):
+    generator = None
+
+    def __init__(self, columns, hide=0.0):
         super().__init__(columns)
+        self.hide = float(hide)
+        if self.hide:  # any column may be hidden: all get an indicator
+            self.missing = (True,) * len(self.columns)
         categorical = self._positions["categorical"]
         self._one_hot = [j for j in categorical if self.columns[j][1] <= MAX_ONE_HOT_LEVELS]
         self._offsets = list(accumulate((self.columns[j][1] for j in self._one_hot), initial=0))
@@ -308,7 +381,8 @@ class TabularInput(_Columns):
     def width(self):
         """Width of the encoded input."""
         return (len(self._positions["numeric"]) + len(self._positions["binary"])
-                + self._offsets[-1] + sum(e.embedding_dim for e in self.embeddings.values()))
+                + self._offsets[-1] + sum(e.embedding_dim for e in self.embeddings.values())
+                + sum(self.missing))
 
     def block(self, j):
         """Where column ``j`` sits in the encoding, as ``(start, stop)``.
@@ -339,9 +413,12 @@ class TabularInput(_Columns):
 
     def _index(self, name, device):
         key = (name, str(device))
-        if name == "pass" and key not in self._cache:
+        if name in ("pass", "fill") and key not in self._cache:
             values = sorted(self._positions["numeric"] + self._positions["binary"])
-            self._cache[key] = torch.tensor(values, dtype=torch.long, device=device)
+            if name == "fill":  # what a missing value enters as
+                values = [0.5 if self.columns[j][0] == "binary" else 0.0 for j in values]
+            dtype = torch.long if name == "pass" else torch.float64
+            self._cache[key] = torch.tensor(values, dtype=dtype, device=device)
         elif name in ("one_hot", "offsets") and key not in self._cache:
             values = self._one_hot if name == "one_hot" else self._offsets[:-1]
             self._cache[key] = torch.tensor(values, dtype=torch.long, device=device)
@@ -360,7 +437,14 @@ class TabularInput(_Columns):
         encoded : torch.Tensor of shape (n_samples, width)
             The network's input.
         """
-        parts = [x.index_select(1, self._index("pass", x.device))]
+        if self.training and self.hide:
+            hidden = _uniform_like(x, self.generator) < self.hide
+            x = torch.where(hidden, torch.nan, x)
+        missing = ~self.observed(x)
+        passthrough = self._index("pass", x.device)
+        fill = self._index("fill", x.device).to(x.dtype)
+        parts = [torch.where(missing[:, passthrough], fill, x.index_select(1, passthrough))]
+        x = torch.where(missing, -1.0, x)  # missing levels: code -1, no level
         if self._one_hot:
             codes = x.index_select(1, self._index("one_hot", x.device)).long()
             total = self._offsets[-1]  # unknown levels land in a dropped extra column
@@ -371,6 +455,8 @@ class TabularInput(_Columns):
             codes = x[:, int(j)].long()
             known = (codes >= 0).to(x.dtype)[:, None]
             parts.append(embedding(codes.clamp(min=0)).to(x.dtype) * known)
+        if any(self.missing):
+            parts.append(missing[:, self._index("missing", x.device)].to(x.dtype))
         return torch.cat(parts, dim=1)
 
 
@@ -405,7 +491,7 @@ class TabularOutput(_Columns):
     @property
     def width(self):
         """Width of the decoder output the heads read."""
-        return self.slices[-1][1]
+        return max(stop for _, stop in self.slices)
 
     def reset_parameters(self):
         """Reset the column weights to one."""
@@ -454,7 +540,8 @@ class TabularOutput(_Columns):
 
         One batched op per kind: the categorical columns' logits are padded
         to the widest one (with -inf, which softmax gives no weight) and
-        share one cross-entropy.
+        share one cross-entropy. A missing target (NaN, or code -1) adds no
+        loss.
         """
         parts, device = [], h.device
         for kind, fn in (("numeric", numeric), ("binary", _bernoulli)):
@@ -462,7 +549,9 @@ class TabularOutput(_Columns):
             if len(cols):
                 target = x.index_select(-1, cols).to(h.dtype)
                 heads = h.index_select(-1, self._index(kind + "_heads", device))
-                parts.append(fn(heads, target.expand_as(heads)))
+                missing = torch.isnan(target).expand_as(heads)  # adds no loss
+                losses = fn(heads, torch.nan_to_num(target).expand_as(heads))
+                parts.append(torch.where(missing, 0.0, losses))
         if self._positions["categorical"]:
             padded = torch.cat([h, torch.full_like(h[..., :1], -torch.inf)], dim=-1)
             logits = padded[..., self._index("levels", device)]  # (..., n, C, L)
@@ -520,6 +609,51 @@ class TabularOutput(_Columns):
 
 def _bernoulli(logits, target):
     return F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+
+
+class FillMissing(nn.Module):
+    """Replace missing values (NaN) by per-feature fill values (a buffer).
+
+    The input layer of a network on plain numbers: an estimator sets
+    ``fill`` to the training means, so rows with missing entries at
+    inference are encoded as if those entries were average.
+
+    Parameters
+    ----------
+    n_features : int
+        Width of the rows.
+
+    Examples
+    --------
+    >>> import torch
+    >>> layer = FillMissing(2)
+    >>> layer(torch.tensor([[float("nan"), 3.0]]))
+    tensor([[0., 3.]])
+    """
+
+    def __init__(self, n_features):
+        super().__init__()
+        self.register_buffer("fill", torch.zeros(n_features))
+
+    def reset_parameters(self):
+        """Reset the fill values to zero."""
+        with torch.no_grad():
+            self.fill.zero_()
+
+    def forward(self, x):
+        """Return ``x`` with each NaN replaced by its feature's fill value.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n_samples, n_features)
+            Rows, possibly with NaN.
+
+        Returns
+        -------
+        filled : torch.Tensor of shape (n_samples, n_features)
+            ``x`` where it holds a number.
+        """
+        return torch.where(torch.isnan(x), self.fill.to(x.dtype), x)
 
 
 class Corruption(nn.Module):
@@ -610,6 +744,10 @@ class TiedLinear(nn.Module):
     source : torch.nn.Linear
         The encoder layer to mirror; maps ``out_features -> in_features`` of
         ``source``.
+    out_features : int, optional
+        Keep only the first ``out_features`` outputs (all of the source's
+        inputs by default): a table's decoder mirrors its input but not the
+        missing-value indicators at its end.
 
     Examples
     --------
@@ -622,10 +760,11 @@ class TiedLinear(nn.Module):
     5
     """
 
-    def __init__(self, source):
+    def __init__(self, source, out_features=None):
         super().__init__()
         _hide(self, "source", source)
-        self.bias = nn.Parameter(torch.zeros(source.in_features))
+        self.out_features = out_features or source.in_features
+        self.bias = nn.Parameter(torch.zeros(self.out_features))
 
     def reset_parameters(self):
         """Reset the bias to zero (the weight is the source's)."""
@@ -641,10 +780,10 @@ class TiedLinear(nn.Module):
 
         Returns
         -------
-        out : torch.Tensor of shape (n_samples, source.in_features)
+        out : torch.Tensor of shape (n_samples, out_features)
             ``z @ source.weight + bias``.
         """
-        return F.linear(z, self.source.weight.t(), self.bias)
+        return F.linear(z, self.source.weight[:, :self.out_features].t(), self.bias)
 
 
 class TiedConvTranspose2d(nn.Module):
@@ -1127,25 +1266,27 @@ class Architecture:
             )
 
     def _check_columns(self):
-        columns = tuple((str(kind), int(n)) for kind, n in self.columns)
+        columns = tuple((str(c[0]), int(c[1]), bool(c[2]) if len(c) > 2 else False)
+                        for c in map(tuple, self.columns))
         object.__setattr__(self, "columns", columns)
-        if len(columns) != self.n_features or any(k not in COLUMN_KINDS for k, _ in columns):
+        if len(columns) != self.n_features or any(c[0] not in COLUMN_KINDS for c in columns):
             raise ValueError(f"columns must give a kind of {sorted(COLUMN_KINDS)} and a number "
                              f"of levels for each of the {self.n_features} features.")
         if self.image_shape is not None:
             raise ValueError("A convolutional architecture (image_shape) reads pixels; it takes "
                              "no categorical or binary columns.")
-        if self.tied_weights and TabularInput(columns).width != TabularOutput(columns).width:
+        if self.tied_weights and any(kind == "categorical" and n > MAX_ONE_HOT_LEVELS
+                                     for kind, n, _ in columns):
             raise ValueError(
-                "tied_weights needs the decoder's output as wide as the encoder's input; "
-                f"categorical columns with more than {MAX_ONE_HOT_LEVELS} levels enter through "
-                "embeddings, so they cannot be tied. Use tied_weights=False."
+                "tied_weights mirrors each input in the decoder's output; categorical "
+                f"columns with more than {MAX_ONE_HOT_LEVELS} levels enter through embeddings, "
+                "which have no output to mirror. Use tied_weights=False."
             )
 
     @property
     def input_width(self):
         """Width of the encoder's input (one-hot and embedded columns counted out)."""
-        return TabularInput(self.columns).width if self.columns else self.n_features
+        return _input(self).width if self.columns else self.n_features
 
     def changes(self, other):
         """Describe the fields that differ from ``other``'s, as ``'name (a -> b)'``.
@@ -1223,8 +1364,9 @@ def _stacks(arch, code_width):
     mirrored = [_mirror(code, arch, arch.n_components),
                 *(_mirror(linear, arch) for linear in linears[::-1])]
     out_width = TabularOutput(arch.columns).width if arch.columns else sizes[0]
-    if out_width != sizes[0]:  # a table's heads are wider than its embedded input
-        mirrored[-1] = nn.Linear(mirrored[-1].in_features, out_width)
+    if out_width != sizes[0]:  # a table's heads differ from its input (indicators, embeddings)
+        mirrored[-1] = TiedLinear(linears[0] if linears else code, out_width) \
+            if arch.tied_weights else nn.Linear(mirrored[-1].in_features, out_width)
     decoder = [layer for linear in mirrored[:-1] for layer in _dense_block(linear, arch)]
     decoder += [mirrored[-1], *conv_tail]
     return nn.Sequential(*encoder), nn.Sequential(*decoder)
@@ -1254,13 +1396,21 @@ def build_autoencoder(architecture):
     """
     arch = architecture
     encoder, decoder = _stacks(arch, arch.n_components)
-    corruption = None if arch.noise is None else \
-        Corruption(arch.noise, arch.noise_level, arch.input_width)
+    corruption = None
+    if arch.noise is not None and not _hides(arch):
+        corruption = Corruption(arch.noise, arch.noise_level, arch.input_width)
     return Autoencoder(encoder, decoder, _output(arch), corruption, _input(arch))
 
 
+def _hides(arch):
+    # A table's masking noise hides entries (they enter as missing values).
+    return bool(arch.columns) and arch.noise == "masking"
+
+
 def _input(arch):
-    return TabularInput(arch.columns) if arch.columns else None
+    if not arch.columns:
+        return FillMissing(arch.n_features)
+    return TabularInput(arch.columns, hide=arch.noise_level if _hides(arch) else 0.0)
 
 
 def _output(arch):

@@ -80,9 +80,9 @@ COLUMNS = {
     "Int64": (lambda n, rng: pd.array(rng.randint(0, 9, n), dtype="Int64"), "numeric", None),
     "Float64": (lambda n, rng: pd.array(rng.rand(n), dtype="Float64"), "numeric", None),
     "Int64_NA": (lambda n, rng: pd.array([None] + list(rng.randint(0, 9, n - 1)),
-                                         dtype="Int64"), "numeric", "nan"),
+                                         dtype="Int64"), "numeric", None),
     "object_None": (lambda n, rng: pd.Series([None] + list(rng.rand(n - 1)), dtype=object),
-                    "categorical", "nan"),
+                    "categorical", None),
     "str": (lambda n, rng: rng.choice(list(string.ascii_letters), n), "categorical", None),
     "string": (lambda n, rng: pd.array(rng.choice(["a", "b"], n), dtype="string"),
                "categorical", None),
@@ -96,7 +96,6 @@ COLUMNS = {
 
 # What each kind of bad column must make the error say.
 MESSAGES = {
-    "nan": "NaN|missing",
     "datetime": r"Column '\w+' has dtype (datetime|timedelta)64.*neither numeric, boolean "
                 "nor categorical",
     "one level": r"Categorical column '\w+' has [01] level\(s\)",
@@ -156,11 +155,10 @@ def test_fit_on_fuzzed_arrays(Est, case):
     X, bad = case
     before = snapshot(X)
     est = Est(**TINY)
-    if bad is not None:
-        what = "NaN" if np.isnan(bad) else "infinity"
-        with pytest.raises(ValueError, match=f"Input X contains {what}"):
+    if bad is not None and np.isinf(bad):
+        with pytest.raises(ValueError, match="Input X contains infinity"):
             est.fit(X)
-    else:
+    else:  # NaN is a missing value: the model learns from the observed entries
         est.fit(X)
         out_dtype = np.float32 if X.dtype == np.float32 else np.float64
         check_fitted_outputs(est, X, *X.shape, out_dtype)
@@ -179,7 +177,7 @@ def test_fit_on_fuzzed_dataframes(Est, case):
         pattern = "|".join(MESSAGES[p] for p in sorted(problems))
         with pytest.raises(ValueError, match=pattern):
             est.fit(df)
-    elif kinds == {"numeric"}:  # plain numbers: used as they are
+    elif kinds == {"numeric"} and not df.isna().any().any():  # plain numbers: used as they are
         est.fit(df)
         np.testing.assert_array_equal(est.feature_names_in_, df.columns)
         check_fitted_outputs(est, df, *df.shape, expected_dtype(df))
@@ -215,9 +213,8 @@ def test_inference_on_fuzzed_arrays(fitted, Est, case, data):
     est = fitted[Est]
     before = snapshot(X)
     for method in ("transform", "score_samples"):
-        if bad is not None:
-            what = "NaN" if np.isnan(bad) else "infinity"
-            with pytest.raises(ValueError, match=f"Input X contains {what}"):
+        if bad is not None and np.isinf(bad):
+            with pytest.raises(ValueError, match="Input X contains infinity"):
                 getattr(est, method)(X)
         elif X.shape[1] != N_FEATURES:
             with pytest.raises(ValueError, match=f"{X.shape[1]} features.*expecting "

@@ -170,8 +170,9 @@ def test_tied_weights_are_stored_once_and_stay_tied(X, tmp_path):
     names = [k for k in load_file(path) if k.startswith("module.")]
     # Two encoder layers (weight + bias), two decoder biases: no decoder weights.
     assert sorted(names) == sorted(
-        ["module.encoder.0.weight", "module.encoder.0.bias", "module.encoder.2.weight",
-         "module.encoder.2.bias", "module.decoder.0.bias", "module.decoder.2.bias"])
+        ["module.input.fill", "module.encoder.0.weight", "module.encoder.0.bias",
+         "module.encoder.2.weight", "module.encoder.2.bias", "module.decoder.0.bias",
+         "module.decoder.2.bias"])
     module = load(path).net_.module_
     assert module.decoder[0].source is module.encoder[2]
     assert module.decoder[2].source is module.encoder[0]

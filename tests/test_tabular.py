@@ -238,8 +238,9 @@ def test_categorical_features_on_an_object_array_of_numbers_and_text():
     est = small(AutoencoderTransformer, categorical_features=[1]).fit(X)
     assert_array_equal(est.feature_kinds_, ["numeric", "categorical"])
     assert_array_equal(est.categories_[0], ["a", "b"])
-    out = est.inverse_transform(est.transform(X))
-    assert out.iloc[:, 1].isin(["a", "b"]).all()
+    out = est.inverse_transform(est.transform(X))  # an array in, an array out
+    assert isinstance(out, np.ndarray) and out.dtype == object
+    assert set(out[:, 1]) <= {"a", "b"}
 
 
 @pytest.mark.parametrize("X, categorical_features, match", [
@@ -657,14 +658,6 @@ def with_column(name, values):
     return lambda X: X.assign(**{name: values})
 
 
-def with_missing(name):
-    def change(X):
-        X = X.copy()
-        X.loc[3, name] = None
-        return X
-    return change
-
-
 BAD_TABLES = {
     "datetime": (with_column("when", pd.date_range("2000-01-01", periods=N)),
                  r"Column 'when' has dtype datetime64.*neither numeric, boolean nor categorical"),
@@ -678,11 +671,6 @@ BAD_TABLES = {
     "level of another type": (with_column("pair", pd.Series([(1, 2), (3, 4)] * (N // 2),
                                                             dtype=object)),
                               r"Categorical column 'pair' has a level of type tuple"),
-    "missing number": (with_missing("height"), r"Column 'height' has missing"),
-    "missing Float64": (with_missing("nfloat"), r"Column 'nfloat' has missing"),
-    "missing boolean": (with_missing("maybe"), r"Column 'maybe' has missing"),
-    "missing level": (with_missing("pet"), r"Categorical column 'pet' has missing values"),
-    "missing category": (with_missing("color"), r"Categorical column 'color' has missing"),
     "repeated name": (lambda X: pd.concat([X, X[["height"]]], axis=1),
                       r"A table's column names must be unique; \['height'\] repeat"),
 }
@@ -702,8 +690,6 @@ def test_bad_tables_at_transform_are_refused_naming_the_column(Est):
     X = mixed_table()
     est = small(Est).fit(X)
     for change, match in [
-        (with_missing("height"), "Column 'height' has missing"),
-        (with_missing("pet"), "Categorical column 'pet' has missing"),
         (with_column("flag", 2.0), "Boolean column 'flag' holds values other than True/False"),
         (with_column("height", "tall"), "Column 'height' was numeric in fit but holds values"),
     ]:
