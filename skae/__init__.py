@@ -1,6 +1,7 @@
 """skae: autoencoders as first-class scikit-learn estimators, backed by skorch."""
 
 from ._autoencoder import AutoencoderTransformer
+from ._imputer import AutoencoderImputer
 from ._interpolate import interpolate
 from ._net import TrainingDivergedError
 from ._persistence import load, save
@@ -9,6 +10,7 @@ from ._vae import VAETransformer
 from ._version import __version__
 
 __all__ = [
+    "AutoencoderImputer",
     "AutoencoderTransformer",
     "TrainingDivergedError",
     "VAETransformer",

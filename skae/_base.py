@@ -755,7 +755,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 f"inverse_transform expects codes of width n_components={self.n_components_}, "
                 f"got {Z.shape[1]} columns."
             )
-        decoded = self._batched(Z, lambda m, zb: m.decode(zb))
+        return self._decoded(self._batched(Z, lambda m, zb: m.decode(zb)))
+
+    def _decoded(self, decoded):
+        """Decoder outputs in data space: an array, or for a table its DataFrame."""
         if self._table is None:
             return decoded
         frame = _tabular.decode(decoded, self._table)

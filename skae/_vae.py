@@ -253,6 +253,19 @@ class VAETransformer(BaseAutoencoder):
 
         return fn
 
+    def _sample_posterior(self, X, random_state):
+        """Decode one code drawn from each row's posterior (``inverse_transform``'s output)."""
+        X = self._validate_X(X)
+        seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+        generator = torch.Generator(device=self.net_.device).manual_seed(seed)
+
+        def draw(m, xb):
+            mu, logvar = m.posterior(xb)
+            eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+            return m.decode(m.reparameterize(mu, logvar, eps))
+
+        return self._decoded(self._batched(X, draw))
+
     def sample(self, n_samples=1, random_state=None):
         """Generate rows by decoding codes drawn from the prior N(0, I).
 

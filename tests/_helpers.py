@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
@@ -118,3 +119,42 @@ def assert_raises_and_unchanged(fn, arg, exc, match):
         assert_array_equal(arg, before)
     elif sp.issparse(arg):
         assert (arg != before).nnz == 0
+
+
+# ---------------------------------------------------------- missing values
+
+N_GAPPY = 300
+
+
+def low_rank(n=N_GAPPY, d=6, seed=0):
+    """Rows near a 2-D subspace, standardised: a model can fill gaps from the rest."""
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, 2) @ rng.randn(2, d) + 0.1 * rng.randn(n, d)
+    return (X - X.mean(axis=0)) / X.std(axis=0)
+
+
+def with_gaps(X, fraction=0.2, seed=1):
+    """``X`` with a ``fraction`` of its entries set to NaN, completely at random."""
+    X = np.array(X, dtype=np.float64)
+    X[np.random.RandomState(seed).rand(*X.shape) < fraction] = np.nan
+    return X
+
+
+def mixed_with_gaps(seed=0):
+    """A table (numbers, nullable flags, object and category levels) with gaps of every kind."""
+    rng = np.random.RandomState(seed)
+    t = rng.randn(N_GAPPY)
+    frame = pd.DataFrame({
+        "x": t + 0.1 * rng.randn(N_GAPPY),
+        "y": -t + 0.1 * rng.randn(N_GAPPY),
+        "flag": pd.array(t > 0, dtype="boolean"),
+        "level": pd.Series(np.where(t > 0.5, "hi", np.where(t < -0.5, "lo", "mid")),
+                           dtype=object),
+        "color": pd.Categorical(np.where(t > 0, "red", "blue")),
+    })
+    frame.loc[rng.rand(N_GAPPY) < 0.15, "x"] = np.nan
+    frame.loc[rng.rand(N_GAPPY) < 0.15, "flag"] = pd.NA
+    frame.loc[rng.rand(N_GAPPY) < 0.1, "level"] = None
+    frame.loc[rng.rand(N_GAPPY) < 0.1, "level"] = np.nan
+    frame.loc[rng.rand(N_GAPPY) < 0.15, "color"] = np.nan
+    return frame

@@ -12,46 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _helpers import low_rank, mixed_with_gaps, with_gaps
 from numpy.testing import assert_allclose, assert_array_equal
 
 from skae import AutoencoderTransformer, VAETransformer, load, save
 
 ESTIMATORS = [AutoencoderTransformer, VAETransformer]
 FAST = dict(hidden_layer_sizes=(16,), max_iter=20, batch_size=32, tol=0, random_state=0)
-N = 300
-
-
-def low_rank(n=N, d=6, seed=0):
-    """Rows near a 2-D subspace, standardised: a model can fill gaps from the rest."""
-    rng = np.random.RandomState(seed)
-    X = rng.randn(n, 2) @ rng.randn(2, d) + 0.1 * rng.randn(n, d)
-    return (X - X.mean(axis=0)) / X.std(axis=0)
-
-
-def with_gaps(X, fraction=0.2, seed=1):
-    """``X`` with a ``fraction`` of its entries set to NaN, completely at random."""
-    X = np.array(X, dtype=np.float64)
-    X[np.random.RandomState(seed).rand(*X.shape) < fraction] = np.nan
-    return X
-
-
-def mixed_with_gaps(seed=0):
-    rng = np.random.RandomState(seed)
-    t = rng.randn(N)
-    frame = pd.DataFrame({
-        "x": t + 0.1 * rng.randn(N),
-        "y": -t + 0.1 * rng.randn(N),
-        "flag": pd.array(t > 0, dtype="boolean"),
-        "level": pd.Series(np.where(t > 0.5, "hi", np.where(t < -0.5, "lo", "mid")),
-                           dtype=object),
-        "color": pd.Categorical(np.where(t > 0, "red", "blue")),
-    })
-    frame.loc[rng.rand(N) < 0.15, "x"] = np.nan
-    frame.loc[rng.rand(N) < 0.15, "flag"] = pd.NA
-    frame.loc[rng.rand(N) < 0.1, "level"] = None
-    frame.loc[rng.rand(N) < 0.1, "level"] = np.nan
-    frame.loc[rng.rand(N) < 0.15, "color"] = np.nan
-    return frame
+N = 300  # the rows of low_rank() and mixed_with_gaps()
 
 
 @pytest.mark.parametrize("Est", ESTIMATORS)
