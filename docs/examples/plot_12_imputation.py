@@ -24,15 +24,15 @@ of one entry from a variational autoencoder's posterior.
 # The columns are standardised, so that an RMSE of 1 is what filling every
 # gap with its column's mean gives on average. Each rate gets its own mask,
 # drawn with a seeded generator: missing completely at random (MCAR).
+# ``IterativeImputer`` is experimental: importing it from
+# ``sklearn.experimental.enable_iterative_imputer`` enables it (as
+# ``from sklearn.experimental import enable_iterative_imputer`` does).
 import time
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from sklearn.datasets import load_breast_cancer
-# IterativeImputer is experimental: importing it from this module enables it
-# (the same as ``from sklearn.experimental import enable_iterative_imputer``
-# followed by ``from sklearn.impute import IterativeImputer``).
 from sklearn.experimental.enable_iterative_imputer import IterativeImputer
 from sklearn.impute import KNNImputer, SimpleImputer
 from sklearn.preprocessing import StandardScaler
