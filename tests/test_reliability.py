@@ -280,7 +280,8 @@ def test_ctrl_c_in_the_first_resumed_epoch_keeps_the_checkpoint(X, tmp_path):
         max_iter=2, callbacks=[LoadInitState(_checkpoint(tmp_path)), InterruptAt(epoch=1)],
         **FAST,
     )
-    with pytest.warns(RuntimeWarning, match="interrupted"):
+    with pytest.warns(RuntimeWarning, match="interrupted"), \
+            pytest.warns(UserWarning, match="resumed from a checkpoint of 3 epoch"):
         est.fit(X)
     assert est.n_iter_ == 3
     assert_same_weights(est, saved)
