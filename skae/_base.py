@@ -474,6 +474,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         A table is data with boolean or categorical columns, or with missing
         values (they need the table's missing-value indicators).
         """
+        if isinstance(X, (list, tuple)):  # array-likes read as arrays
+            try:
+                X = np.asarray(X)
+            except ValueError:  # ragged: validation names the problem
+                return None
         if sp.issparse(X) or not hasattr(X, "shape") or len(X.shape) != 2:
             return None
         explicit = self.categorical_features is not None \

@@ -148,3 +148,9 @@ def test_gaps_are_filled_from_the_other_columns():
     baseline = np.sqrt(np.mean((np.nanmean(gappy, axis=0)[np.nonzero(missing)[1]]
                                 - X[missing]) ** 2))
     assert rmse < 0.6 * baseline
+
+
+def test_lists_with_gaps_are_read_like_arrays():
+    X = with_gaps(low_rank()).tolist()
+    est = AutoencoderTransformer(2, **FAST).fit(X)
+    assert est._table is not None and np.isfinite(est.transform(X)).all()
