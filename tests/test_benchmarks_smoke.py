@@ -100,6 +100,19 @@ def test_bench_inference(tmp_path):
 
 
 @pytest.mark.slow
+def test_bench_onnx(tmp_path):
+    pytest.importorskip("onnxruntime", reason="bench_onnx needs the onnx extra")
+    run("bench_onnx.py", tmp_path, "--rows", "200", "--calls", "5", "--fit-epochs", "1")
+    rows = load_results(tmp_path, "bench_onnx")
+    assert {(r["arch"], r["kind"], r["contender"]) for r in rows} == {
+        (arch, kind, contender) for arch in ("dense", "conv", "vae")
+        for kind in ("1 row", "batch") for contender in ("skae", "onnxruntime", "PCA")}
+    served = [r for r in rows if r["contender"] == "onnxruntime"]
+    assert_positive(served, "seconds", "speed_vs_skae", "export_s", "file_kb")
+    assert all(r["max_rel_diff"] < 1e-5 for r in served)
+
+
+@pytest.mark.slow
 def test_bench_time_to_quality(tmp_path):
     run("bench_time_to_quality.py", tmp_path, "--ks", "2", "--max-epochs", "2",
         "--recipes", "adam lr=3e-3 (default)", "lbfgs", "init='pca', adam lr=3e-3")
