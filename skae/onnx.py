@@ -8,7 +8,9 @@ that ``skl2onnx.to_onnx(pipeline, X[:1].astype(np.float32))`` converts any
 the graph is the fitted torch module exported by ``torch.onnx.export`` (its
 TorchScript exporter) with a dynamic batch axis, spliced in with skl2onnx's
 ``add_onnx_graph``, in the target opset. :func:`to_onnx` exports one method
-of one fitted estimator.
+of one fitted estimator. Importing it also registers, with torch's exporter,
+an ONNX definition of ``aten::huber_loss`` (which the exporter lacks), used
+by the scores of ``loss='huber'`` models.
 
 Needs the ``onnx`` extra: ``pip install 'skae[onnx]'`` (skl2onnx, onnx, and
 onnxruntime to run the graphs).
@@ -136,9 +138,17 @@ def to_onnx(estimator, X, method="transform", *, target_opset=None):
     Notes
     -----
     ``score_samples`` of the VAE uses the same 64 fixed quasi-random
-    posterior draws as skae, held as constants in the graph. The graph does
-    not validate its input: where skae raises (infinite values, scores
-    beyond the float32 range), it returns infinities or NaN.
+    posterior draws as skae, held as constants in the graph, and decodes
+    them for all rows at once: its memory grows as 64 x rows x features
+    floats (200 MB for 1,000 rows of 784 features), so feed it large inputs
+    in batches. The graph does not validate its input: where skae raises
+    (infinite values, scores beyond the float32 range), it returns
+    infinities or NaN.
+
+    Each exportable method is the function that skae's inference applies
+    to a batch; a method built on them (an outlier detector's
+    ``decision_function``, ``score_samples`` minus an offset, and
+    ``predict``, its sign) is one more entry in the table of methods.
 
     The TorchScript exporter writes at most opset 20; a higher
     ``target_opset`` is reached with ``onnx.version_converter``.
@@ -176,8 +186,8 @@ def _check_exportable(estimator, method):
     if not isinstance(estimator, (AutoencoderTransformer, VAETransformer)):
         raise TypeError(
             "skae.onnx exports AutoencoderTransformer and VAETransformer; got "
-            f"{type(estimator).__name__}. Convert other scikit-learn estimators with "
-            "skl2onnx.to_onnx."
+            f"{type(estimator).__name__}. skl2onnx.to_onnx converts the scikit-learn "
+            "estimators it has converters for, and pipelines holding skae's."
         )
     check_is_fitted(estimator)
     if method not in _METHODS:
