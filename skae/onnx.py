@@ -299,9 +299,16 @@ def _export(estimator, method, opset):
 
 def _calculate_output_shapes(operator):
     """skl2onnx shape calculator: float32 rows ``[N, n_features]`` to codes ``[N, k]``."""
-    check_input_and_output_numbers(operator, input_count_range=1, output_count_range=1)
     estimator = operator.raw_operator
     _check_exportable(estimator, "transform")
+    if len(operator.inputs) != 1:
+        raise ValueError(
+            f"{type(estimator).__name__} reads one float32 matrix; skl2onnx gives it "
+            f"{len(operator.inputs)} inputs (one per column of a DataFrame sample). Convert "
+            "with an array sample, e.g. X[:1].to_numpy(np.float32), whose columns are in the "
+            "order fit saw."
+        )
+    check_input_and_output_numbers(operator, input_count_range=1, output_count_range=1)
     variable = operator.inputs[0]
     if not isinstance(variable.type, FloatTensorType):
         raise TypeError(

@@ -185,6 +185,12 @@ def test_input_that_is_not_float32_rows_of_the_right_width_raises(X, fitted):
         skae_onnx.to_onnx(est, X[:1], "inverse_transform")
 
 
+def test_a_dataframe_sample_gives_an_input_per_column_which_is_refused(X, fitted):
+    frame = pd.DataFrame(X[:1], columns=[f"x{j}" for j in range(16)])
+    with pytest.raises(ValueError, match="gives it 16 inputs.*to_numpy"):
+        skl2onnx.to_onnx(fitted["dense"], frame)
+
+
 def test_other_estimators_are_left_to_skl2onnx(X):
     with pytest.raises(TypeError, match="got StandardScaler. skl2onnx.to_onnx converts"):
         skae_onnx.to_onnx(StandardScaler().fit(X), X[:1])
