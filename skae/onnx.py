@@ -67,6 +67,10 @@ class _Method:
     fn: Callable
 
 
+def _encode(m, x):
+    return m.encode(x)
+
+
 def _decode(m, z):
     return m.decode(z)
 
@@ -84,7 +88,7 @@ def _decode_numeric_table(m, z):
 # _score_fn, shifted>)``, with :func:`_export` reading the module from
 # ``estimator_``.
 _METHODS = {
-    "transform": _Method("rows", lambda est: lambda m, x: m.encode(x)),
+    "transform": _Method("rows", lambda est: _encode),
     "inverse_transform": _Method("codes", lambda est: _decode if est._table is None
                                  else _decode_numeric_table),
     "score_samples": _Method("rows", lambda est: est._score_fn()),
