@@ -60,7 +60,8 @@ class AutoencoderTransformer(BaseAutoencoder):
         the biases centre and restore the mean. Training then refines it
         (e.g. for a non-MSE loss or an output activation).
     {params("batch_norm", "dropout", "image_shape", "conv_channels", "kernel_size",
-            "optimizer", "learning_rate_init", "weight_decay", "max_grad_norm", "batch_size",
+            "optimizer", "learning_rate", "learning_rate_init", "weight_decay", "max_grad_norm",
+            "batch_size",
             "max_iter", "early_stopping", "validation_fraction", "n_iter_no_change", "tol",
             "callbacks", "device", "n_jobs", "random_state", "verbose", "warm_start")}
 
@@ -125,12 +126,13 @@ class AutoencoderTransformer(BaseAutoencoder):
         conv_channels=(32, 64),
         kernel_size=3,
         optimizer="adam",
+        learning_rate="constant",
         learning_rate_init=3e-3,
         weight_decay=0.0,
         max_grad_norm=None,
-        batch_size=64,
+        batch_size="auto",
         max_iter=200,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
@@ -158,6 +160,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         self.conv_channels = conv_channels
         self.kernel_size = kernel_size
         self.optimizer = optimizer
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
         self.weight_decay = weight_decay
         self.max_grad_norm = max_grad_norm

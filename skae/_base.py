@@ -33,6 +33,7 @@ from skorch.utils import noop
 from . import _tabular
 from ._distributed import DataParallelSync, broadcast_seed, data_parallel_shard
 from ._net import (
+    AdaptiveLearningRate,
     AutoencoderNet,
     BatchIterator,
     EarlyStopping,
@@ -167,6 +168,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "conv_channels": ["array-like"],
         "kernel_size": [Interval(Integral, 1, None, closed="left")],
         "optimizer": [StrOptions(set(OPTIMIZERS)), type],
+        "learning_rate": [StrOptions({"constant", "adaptive"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
@@ -614,12 +616,19 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             )
         if self.batch_size != "auto":  # a changed batch_size applies, as the lr does
             self.batch_size_ = self.batch_size
+        schedule = dict(self.net_.callbacks_).get("learning_rate")
+        if schedule is not None:
+            schedule.min_lr = self._min_learning_rate()
         if self._optimizer_name != "lbfgs":
             self.net_.set_params(lr=self.learning_rate_init)
         # Set on the criterion itself: skorch's set_params(criterion__...) would
         # rebuild the criterion and the optimizer, losing the optimizer's state.
         for name, value in self._criterion()[1].items():
             setattr(self.net_.criterion_, name, value)
+
+    def _min_learning_rate(self):
+        """The floor of ``learning_rate='adaptive'``: 1e-3 times ``learning_rate_init``."""
+        return self.learning_rate_init * 1e-3
 
     def _optimizer_kwargs(self, device):
         """The optimizer's keyword arguments, ``lr`` included."""
@@ -657,9 +666,17 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         callbacks += list(self.callbacks or ())
         if self.verbose == 1:
             callbacks.append(("progress_bar", ProgressBar()))
+        monitor = "valid_loss" if self.do_early_stopping_ else "train_loss"
+        if self.learning_rate == "adaptive" and self._optimizer_name != "lbfgs":
+            # MLPRegressor's 'adaptive' rule: divide by 5 after two epochs without
+            # improving by tol; skae stops dividing at 1e-3 times the start.
+            callbacks.append(("learning_rate", AdaptiveLearningRate(
+                "ReduceLROnPlateau", monitor=monitor, mode="min", factor=0.2, patience=1,
+                threshold=self.tol, threshold_mode="rel", min_lr=self._min_learning_rate(),
+            )))
         if self.do_early_stopping_ or self.tol > 0:
             callbacks.append(("early_stopping", EarlyStopping(
-                monitor="valid_loss" if self.do_early_stopping_ else "train_loss",
+                monitor=monitor,
                 patience=self.n_iter_no_change,
                 threshold=self.tol,
                 threshold_mode="rel",
@@ -759,15 +776,21 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _flops_per_row(self):
         """Floating-point operations of the fitted module's forward pass on one row.
 
-        Counted once per fitted net (see :mod:`skae._threads`); the thread
-        policy scales it to a training step or an inference batch.
+        Counted once per fitted net (see :mod:`skae._threads`), as an upper
+        bound for dense networks (biases count as weights) and exactly for
+        convolutional ones; the thread policy scales it to a training step
+        or an inference batch.
         """
         flops = getattr(self.net_, "flops_per_row_", None)
         if flops is None:
-            module = self.net_.module_
-            row = torch.zeros(1, self.net_.module__architecture.n_features,
-                              device=next(module.parameters()).device)
-            flops = self.net_.flops_per_row_ = step_flops(module, row, training=False)
+            module, architecture = self.net_.module_, self.net_.module__architecture
+            if architecture.image_shape is None:  # dense: two operations per weight and row
+                flops = 2.0 * sum(p.numel() for p in module.parameters())
+            else:  # convolutions reuse their weights over the image: count them
+                row = torch.zeros(1, architecture.n_features,
+                                  device=next(module.parameters()).device)
+                flops = step_flops(module, row, training=False)
+            self.net_.flops_per_row_ = flops
         return flops
 
     def _validate_X(self, X):

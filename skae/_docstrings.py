@@ -50,6 +50,19 @@ default='adam'
         ``'sgd'`` uses Nesterov momentum 0.9. ``'lbfgs'`` trains full-batch
         with a strong-Wolfe line search (one optimizer step per epoch; no
         ``learning_rate_init`` or ``weight_decay``), good for small data.""",
+    "learning_rate": """learning_rate : {'constant', 'adaptive'}, default='constant'
+        Learning-rate schedule, named as in ``MLPRegressor``. ``'constant'``
+        keeps ``learning_rate_init``. ``'adaptive'``
+        divides the rate by 5 each time two consecutive epochs fail to
+        improve the monitored loss (validation loss with early stopping,
+        training loss otherwise) by ``tol`` (relative), down to 1e-3 times
+        ``learning_rate_init``, within each ``fit`` call (skorch's
+        ``LRScheduler`` with torch's ``ReduceLROnPlateau``; the rates are in
+        ``net_.history[:, 'event_lr']``). On big tables with early stopping
+        it reaches a given error in fewer epochs; on small data it can stop
+        training early (``benchmarks/bench_fit.py``), hence not the
+        default. Pass your own ``LRScheduler`` in ``callbacks`` only with
+        ``'constant'``. Ignored by ``'lbfgs'``.""",
     "learning_rate_init": """learning_rate_init : float, default=3e-3
         Learning rate of the optimizer. Higher than ``MLPRegressor``'s 1e-3,
         which leaves a linear autoencoder on sklearn's digits well above
@@ -60,15 +73,22 @@ default='adam'
     "max_grad_norm": """max_grad_norm : float or None, default=None
         Clip the gradients' total norm to this value (skorch's
         ``GradientNormClipping``). None does not clip.""",
-    "batch_size": """batch_size : int, default=64
-        Rows per training step (capped at ``n_samples``; ignored by
-        ``'lbfgs'``).""",
+    "batch_size": """batch_size : int or 'auto', default='auto'
+        Rows per training step (capped at the training rows; ignored by
+        ``'lbfgs'``). ``'auto'`` is 64 up to 12,800 training rows, then the
+        training rows / 200 rounded down to a power of two, at most 1024
+        (256 at 60,000 rows, 512 at 200,000): bigger steps cost less per
+        row, so an epoch of a big table takes seconds, not minutes. The
+        value used is ``batch_size_``.""",
     "max_iter": """max_iter : int, default=200
         Maximum number of epochs.""",
-    "early_stopping": """early_stopping : bool, default=False
+    "early_stopping": """early_stopping : bool or 'auto', default='auto'
         Hold out ``validation_fraction`` of the data, stop when the
         validation loss has not improved by ``tol`` (relative) for
-        ``n_iter_no_change`` epochs, and restore the best weights.""",
+        ``n_iter_no_change`` epochs, and restore the best weights.
+        ``'auto'`` does so in ``fit`` on more than 10,000 rows (as
+        ``HistGradientBoostingRegressor``), never in ``partial_fit``. The
+        value used is ``do_early_stopping_``.""",
     "validation_fraction": """validation_fraction : float in (0, 1), default=0.1
         Fraction held out for early stopping.""",
     "n_iter_no_change": """n_iter_no_change : int, default=10
@@ -91,15 +111,15 @@ default='adam'
         Number of torch threads ``fit`` and inference use (torch's setting
         for the rest of the program is left as it was). None lets skae
         choose for each call and epoch: one thread for the small matrix
-        products of most mini-batches, more only for steps with enough work
-        (about 5e7 floating-point operations per extra thread), and never
-        more than the CPUs this process may use (its CPU affinity and cgroup
-        quota), torch's own setting (``torch.set_num_threads``,
-        ``OMP_NUM_THREADS``), or the CPUs other processes leave idle. Threads
-        that wait for each other on a busy machine can make a fit several
-        times slower than one thread. -1 uses all usable CPUs, -2 all but
-        one, as in joblib; a positive int is used as given. See the user
-        guide's "Speed" section.""",
+        products of most mini-batches, more only for steps with enough
+        work (two threads from about 1.2e8 floating-point operations per
+        step), and never more than the CPUs this process may use (its CPU
+        affinity and cgroup quota), torch's own setting
+        (``torch.set_num_threads``, ``OMP_NUM_THREADS``), or the CPUs other
+        processes leave idle. Threads that wait for each other on a busy
+        machine can make a fit several times slower than one thread. -1
+        uses all usable CPUs, -2 all but one, as in joblib; a positive int
+        is used as given. See the user guide's "Threads" section.""",
     "random_state": """random_state : int, RandomState instance or None, default=None
         Seeds every random draw of a fit: weight initialisation, shuffling,
         the early-stopping hold-out, input noise, dropout and the VAE's
@@ -130,7 +150,12 @@ ATTRIBUTES = """net_ : skorch.NeuralNet
     validation_loss_curve_ : list of float or None
         Validation loss per epoch with ``early_stopping``, else None.
     n_iter_ : int
-        Number of epochs run (across ``partial_fit`` calls and warm starts)."""
+        Number of epochs run (across ``partial_fit`` calls and warm starts).
+    batch_size_ : int
+        Rows per training step, as resolved from ``batch_size``.
+    do_early_stopping_ : bool
+        Whether training held out validation rows, as resolved from
+        ``early_stopping``."""
 
 
 def params(*names):

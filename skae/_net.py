@@ -14,7 +14,8 @@ documented extension points:
   tabular data (skorch#1100);
 - training rules live in callbacks: :class:`TrainingGuard` (divergence,
   interruption, last good weights), :class:`EarlyStopping`,
-  :class:`KLWarmup`, :class:`ProgressBar`, :class:`ThreadPolicy`.
+  :class:`KLWarmup`, :class:`ProgressBar`, :class:`ThreadPolicy`,
+  :class:`AdaptiveLearningRate`.
 """
 
 import math
@@ -22,7 +23,7 @@ import warnings
 
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, LRScheduler
 from skorch.callbacks import EarlyStopping as _SkorchEarlyStopping
 
 from ._distributed import data_parallel_shard
@@ -380,6 +381,18 @@ class ThreadPolicy(Callback):
 
     def on_epoch_begin(self, net, **kwargs):
         set_threads(resolve_n_jobs(self.n_jobs, self.flops, self.ceiling))
+
+
+class AdaptiveLearningRate(LRScheduler):
+    """skorch's ``LRScheduler`` around torch's ``ReduceLROnPlateau``, dropped after training.
+
+    The torch scheduler holds the optimizer, which skorch pickles apart
+    (mapping its tensors to a device): kept after training, it would be
+    pickled again as it is. ``on_train_begin`` makes a new one anyway.
+    """
+
+    def on_train_end(self, net, **kwargs):
+        self.lr_scheduler_ = None
 
 
 class KLWarmup(Callback):

@@ -29,10 +29,11 @@ import joblib
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-#: Floating-point operations of one step that justify one more thread.
-#: Below about this much work per step, the synchronisation of a second
-#: thread costs more than it saves (measured in benchmarks/bench_fit.py).
-FLOPS_PER_THREAD = 5e7
+#: Floating-point operations of one step per thread: two threads from twice
+#: this. On the 2-core AMD EPYC (quiet), a second thread made training
+#: steps of 1.4e7 and 5.4e7 operations 10% slower, and steps of 1.4e8-2e8
+#: 1.07-1.33x, 3.6e8-1.5e9 1.5-2x faster.
+FLOPS_PER_THREAD = 6e7
 
 
 def usable_cpus():

@@ -100,7 +100,7 @@ class VAETransformer(BaseAutoencoder):
         Epochs over which the KL weight grows linearly from 0 to ``beta``;
         0 is off. Helps against posterior collapse with strong decoders.
     {params("batch_norm", "dropout", "image_shape", "conv_channels", "kernel_size",
-            "optimizer")}
+            "optimizer", "learning_rate")}
     learning_rate_init : float, default=1e-3
         Learning rate of the optimizer.
     {params("weight_decay", "max_grad_norm", "batch_size", "max_iter", "early_stopping",
@@ -168,12 +168,13 @@ class VAETransformer(BaseAutoencoder):
         conv_channels=(32, 64),
         kernel_size=3,
         optimizer="adam",
+        learning_rate="constant",
         learning_rate_init=1e-3,
         weight_decay=0.0,
         max_grad_norm=None,
-        batch_size=64,
+        batch_size="auto",
         max_iter=200,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
@@ -198,6 +199,7 @@ class VAETransformer(BaseAutoencoder):
         self.conv_channels = conv_channels
         self.kernel_size = kernel_size
         self.optimizer = optimizer
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
         self.weight_decay = weight_decay
         self.max_grad_norm = max_grad_norm

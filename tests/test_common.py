@@ -17,7 +17,8 @@ FAST = dict(hidden_layer_sizes=(8,), max_iter=3, batch_size=16)
 ESTIMATORS = [
     AutoencoderTransformer(**FAST),
     VAETransformer(**FAST),
-    AutoencoderTransformer(batch_norm=True, dropout=0.2, early_stopping=True, **FAST),
+    AutoencoderTransformer(batch_norm=True, dropout=0.2, early_stopping=True,
+                           learning_rate="adaptive", **FAST),
     VAETransformer(batch_norm=True, kl_warmup=2, early_stopping=True, **FAST),
     AutoencoderTransformer(tied_weights=True, noise="masking", sparsity=0.1, **FAST),
     AutoencoderImputer(AutoencoderTransformer(**FAST), add_indicator=True),

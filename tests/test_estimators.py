@@ -472,3 +472,54 @@ def test_set_output_pandas(Est, X):
     assert list(out.columns) == [f"{Est.__name__.lower()}{i}" for i in range(3)]
     assert_allclose(out.to_numpy(), fast(Est, n_components=3).fit(X).transform(X))
     assert est.transform(df).index.equals(index)
+
+
+# ------------------------------------------------ defaults that scale with the rows
+
+@pytest.mark.parametrize(("n_train", "expected"), [
+    (1, 64), (12_800, 64), (25_599, 64), (25_600, 128), (60_000, 256), (180_000, 512),
+    (204_800, 1024), (10_000_000, 1024),
+])
+def test_auto_batch_size_grows_with_the_training_rows(n_train, expected):
+    from skae._base import auto_batch_size
+
+    assert auto_batch_size(n_train) == expected
+
+
+def test_auto_settings_are_resolved_in_fit(Est, X):
+    est = Est(2, hidden_layer_sizes=(4,), max_iter=1).fit(X)
+    assert (est.batch_size, est.early_stopping) == ("auto", "auto")  # parameters untouched
+    assert (est.batch_size_, est.do_early_stopping_) == (64, False)
+    assert est.validation_loss_curve_ is None
+    explicit = Est(2, hidden_layer_sizes=(4,), max_iter=1, batch_size=8,
+                   early_stopping=True).fit(X)
+    assert (explicit.batch_size_, explicit.do_early_stopping_) == (8, True)
+
+
+def test_auto_early_stopping_holds_out_rows_above_10000_rows_in_fit_only(Est):
+    X = np.random.default_rng(0).normal(size=(10_001, 3)).astype(np.float32)
+    est = fast(Est, max_iter=1, batch_size=2048).fit(X)
+    assert est.do_early_stopping_ and len(est.validation_loss_curve_) == 1
+    assert not fast(Est, max_iter=1, batch_size=2048).fit(X[:10_000]).do_early_stopping_
+    assert not fast(Est, batch_size=2048).partial_fit(X).do_early_stopping_
+
+
+def test_adaptive_learning_rate_divides_by_5_after_two_epochs_without_improvement(Est, X):
+    # tol=0.99: no epoch improves on the first by 99%, so every epoch after
+    # it is "no improvement"; the rate falls after epochs 3, 5, 7, ... down
+    # to 1e-3 times its start.
+    est = fast(Est, learning_rate="adaptive", learning_rate_init=1e-2, tol=0.99,
+               n_iter_no_change=30, max_iter=16).fit(X)
+    lrs = np.array(est.net_.history[:, "event_lr"]) / 1e-2
+    assert_allclose(lrs, [1, 1, 1, .2, .2, .04, .04, .008, .008, .0016, .0016,
+                          .001, .001, .001, .001, .001])
+    # a continued fit starts again at learning_rate_init, with the floor it implies
+    est.set_params(learning_rate_init=1e-3, warm_start=True, max_iter=13).fit(X)
+    assert est.net_.history[-13, "event_lr"] == 1e-3
+    assert_allclose(est.net_.history[-1, "event_lr"], 1e-6)
+
+
+def test_constant_learning_rate_keeps_its_rate(Est, X):
+    est = fast(Est, learning_rate_init=1e-2, tol=0.99, n_iter_no_change=30, max_iter=6).fit(X)
+    assert "learning_rate" not in dict(est.net_.callbacks_)
+    assert all(group["lr"] == 1e-2 for group in est.net_.optimizer_.param_groups)

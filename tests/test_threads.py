@@ -9,6 +9,7 @@ idle (:mod:`skae._threads`). Speed itself is measured in
 
 import threading
 
+import numpy as np
 import pytest
 import torch
 from _helpers import FAST
@@ -152,7 +153,16 @@ def test_busy_cpus_reads_the_machine():
 @pytest.mark.parametrize("cls", [AutoencoderTransformer, VAETransformer])
 def test_step_work_is_counted_from_the_module(cls, X):
     est = cls(2, hidden_layer_sizes=(8,), max_iter=1, n_jobs=1).fit(X)
-    n_weights = sum(p.numel() for name, p in est.net_.module_.named_parameters()
-                    if name.endswith("weight"))
+    params = dict(est.net_.module_.named_parameters())
+    n_weights = sum(p.numel() for name, p in params.items() if name.endswith("weight"))
     # a dense forward pass multiplies and adds with each weight once per row
-    assert est._flops_per_row() == 2 * n_weights
+    assert 2 * n_weights <= est._flops_per_row() <= 2 * sum(p.numel() for p in params.values())
+
+
+def test_convolutions_count_each_weight_once_per_position():
+    X = np.random.default_rng(0).random((8, 64), dtype=np.float32)
+    est = AutoencoderTransformer(2, image_shape=(1, 8, 8), conv_channels=(4,), max_iter=1,
+                                 n_jobs=1, batch_size=4).fit(X)
+    counted = _threads.step_flops(est.net_.module_, torch.zeros(1, 64), training=False)
+    assert est._flops_per_row() == counted
+    assert counted > 2 * sum(p.numel() for p in est.net_.module_.parameters())
