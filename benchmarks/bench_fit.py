@@ -15,7 +15,8 @@ the same number of epochs, reshuffling every epoch, in float32, on 90% of the
 rows; the other 10% measure held-out reconstruction MSE. In one process,
 interleaved round by round (``_common.interleaved``), median of ``--repeats``:
 
-- ``skae``: ``AutoencoderTransformer(16, tol=0, max_iter=E, ...).fit(X)``;
+- ``skae``: ``AutoencoderTransformer(16, tol=0, max_iter=E, early_stopping=False,
+  ...).fit(X)``;
 - ``torch loop``: the module of ``skae.modules.build_autoencoder`` trained by
   a plain loop: one tensor, ``randperm`` per epoch, index a batch,
   ``zero_grad``, forward, MSE, backward, step, ``loss.item()``, with torch's
@@ -121,6 +122,7 @@ def fit_skae(X, cfg, seed):
         N_COMPONENTS, hidden_layer_sizes=cfg["hidden"], activation="relu",
         output_activation="identity", learning_rate_init=cfg["lr"],
         batch_size=cfg["batch_size"], max_iter=cfg["epochs"], tol=0, random_state=seed,
+        early_stopping=False,  # every contender trains on all rows (no hold-out above 10k)
     ).fit(X)
 
 

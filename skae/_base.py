@@ -244,6 +244,13 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if not keep:
             self.__dict__.pop("net_", None)  # a refit that fails leaves no stale model
         X = self._model_input(X, reset=not keep)
+        if keep and self._table is None and not sp.issparse(X) and np.isnan(X).any():
+            raise ValueError(
+                "Input X contains NaN, and this model was fitted on complete numbers: it "
+                "encodes rows with missing values (as if those entries were the training "
+                "means) but cannot train on them. Refit (fit with warm_start=False) on data "
+                "with gaps: skae then learns a model with missing-value indicators."
+            )
         architecture = self._architecture(X.shape[1])
         if not keep:
             self._resolve_auto(X.shape[0], partial=not check)

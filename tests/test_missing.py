@@ -89,6 +89,19 @@ def test_nan_at_transform_only_enters_as_the_training_mean(Est):
 
 
 @pytest.mark.parametrize("Est", ESTIMATORS)
+@pytest.mark.parametrize("how", ["partial_fit", "warm_start"])
+def test_a_model_fitted_on_complete_numbers_refuses_to_train_on_gaps(Est, how):
+    X = low_rank()
+    est = Est(2, **FAST).fit(X)
+    before = [p.detach().clone() for p in est.net_.module_.parameters()]
+    train = est.partial_fit if how == "partial_fit" else est.set_params(warm_start=True).fit
+    with pytest.raises(ValueError, match="fitted on complete numbers.*Refit"):
+        train(with_gaps(X))
+    assert all(torch.equal(a, b) for a, b in zip(before, est.net_.module_.parameters()))
+    assert est.partial_fit(X).n_iter_ == FAST["max_iter"] + 1  # complete rows still train
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
 def test_categorical_gaps_and_nullable_flags(Est):
     frame = mixed_with_gaps()
     est = Est(2, **FAST).fit(frame)

@@ -128,9 +128,9 @@ def test_fitted_attributes_and_history_survive(X, tmp_path):
     est = make("early-stopping").fit(X)
     twin = round_trip(est, tmp_path)
     for attr in ("n_features_in_", "n_components_", "n_iter_", "loss_curve_",
-                 "validation_loss_curve_"):
+                 "validation_loss_curve_", "batch_size_", "do_early_stopping_"):
         assert getattr(twin, attr) == getattr(est, attr), attr
-    assert twin.validation_loss_curve_ is not None
+    assert twin.validation_loss_curve_ is not None and twin.do_early_stopping_
     assert twin.net_.history.to_list() == json.loads(json.dumps(est.net_.history.to_list()))
     assert twin.net_.history[-1, "valid_loss"] == est.net_.history[-1, "valid_loss"]
     assert not hasattr(twin, "feature_names_in_")
