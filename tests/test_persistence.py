@@ -720,3 +720,19 @@ def test_saved_file_has_the_permissions_of_a_normal_file(X, tmp_path):
     path = tmp_path / "model.safetensors"
     save(make("dense").fit(X), path)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_files_from_before_auto_settings_load_with_their_int_and_bool(X, tmp_path):
+    # 0.2.0.dev files written before batch_size/early_stopping took 'auto' hold
+    # no batch_size_ / do_early_stopping_: they come from the parameters.
+    saved = tmp_path / "old.safetensors"
+    save(make("early-stopping").set_params(batch_size=16).fit(X), saved)
+
+    def as_before(meta):
+        for attr in ("batch_size_", "do_early_stopping_"):
+            del meta["fitted"][attr]
+
+    rewrite(saved, as_before, fix_digest=True)
+    twin = load(saved)
+    assert (twin.batch_size_, twin.do_early_stopping_) == (16, True)
+    assert twin.partial_fit(X).n_iter_ == 4
