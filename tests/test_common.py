@@ -10,7 +10,7 @@ fixes the number of features, and the checks fit data of many widths
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skae import AutoencoderImputer, AutoencoderTransformer, VAETransformer
+from skae import AutoencoderImputer, AutoencoderTransformer, OutlierDetector, VAETransformer
 
 FAST = dict(hidden_layer_sizes=(8,), max_iter=3, batch_size=16)
 
@@ -21,6 +21,8 @@ ESTIMATORS = [
     VAETransformer(batch_norm=True, kl_warmup=2, early_stopping=True, **FAST),
     AutoencoderTransformer(tied_weights=True, noise="masking", sparsity=0.1, **FAST),
     AutoencoderImputer(AutoencoderTransformer(**FAST), add_indicator=True),
+    OutlierDetector(AutoencoderTransformer(**FAST)),
+    OutlierDetector(VAETransformer(**FAST), contamination=0.1),
 ]
 
 
