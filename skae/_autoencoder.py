@@ -62,7 +62,7 @@ class AutoencoderTransformer(BaseAutoencoder):
     {params("batch_norm", "dropout", "image_shape", "conv_channels", "kernel_size",
             "optimizer", "learning_rate_init", "weight_decay", "max_grad_norm", "batch_size",
             "max_iter", "early_stopping", "validation_fraction", "n_iter_no_change", "tol",
-            "callbacks", "device", "random_state", "verbose", "warm_start")}
+            "callbacks", "device", "n_jobs", "random_state", "verbose", "warm_start")}
 
     Attributes
     ----------
@@ -136,6 +136,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         tol=1e-4,
         callbacks=None,
         device="cpu",
+        n_jobs=None,
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -168,6 +169,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         self.tol = tol
         self.callbacks = callbacks
         self.device = device
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start

@@ -40,9 +40,11 @@ from ._net import (
     ProgressBar,
     SparseRows,
     TensorDataset,
+    ThreadPolicy,
     TrainingDivergedError,
     TrainingGuard,
 )
+from ._threads import resolve_n_jobs, restoring_threads, set_threads, step_flops
 from .losses import column_errors, reconstruction_error
 from .modules import ACTIVATIONS, Architecture, set_generator
 
@@ -58,6 +60,21 @@ OPTIMIZERS = {
 # Rows per forward pass at inference: large enough to amortise Python work,
 # small enough that activations of a few batches stay far below the output.
 INFERENCE_BATCH_SIZE = 4096
+
+#: ``early_stopping='auto'`` holds out validation rows above this many rows
+#: (HistGradientBoosting's rule).
+AUTO_EARLY_STOPPING_ROWS = 10_000
+
+
+def auto_batch_size(n_train):
+    """``batch_size='auto'``: 64 rows up to 12,800 training rows, then more.
+
+    ``n_train / 200`` rounded down to a power of two (so an epoch has
+    200-400 steps), at most 1024: big tables take bigger, cheaper steps
+    (a 200,000-row epoch costs a quarter of what it does at 64 rows).
+    """
+    return int(min(1024, max(64, 2 ** math.floor(math.log2(max(n_train, 1) / 200)))))
+
 
 # A fit whose training reconstruction error ends this many times above the
 # error it started from (and above the column means') has blown up.
@@ -153,14 +170,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "early_stopping": ["boolean"],
+        "early_stopping": ["boolean", StrOptions({"auto"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "callbacks": [list, tuple, None],
         "device": [str, torch.device],
+        "n_jobs": [Interval(Integral, None, -1, closed="right"),
+                   Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
@@ -224,6 +243,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             self.__dict__.pop("net_", None)  # a refit that fails leaves no stale model
         X = self._model_input(X, reset=not keep)
         architecture = self._architecture(X.shape[1])
+        if not keep:
+            self._resolve_auto(X.shape[0], partial=not check)
         self._check_data(X)
         device = resolve_device(self.device)
         generator = torch.Generator(device=device).manual_seed(self._seed(keep, device))
@@ -251,6 +272,21 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if check and not guard.interrupted_:
             self._check_fit(X_check, start, start_state, epochs)
 
+    def _resolve_auto(self, n_samples, partial):
+        """Resolve ``batch_size`` and ``early_stopping`` for a fresh fit on ``n_samples`` rows.
+
+        Kept as ``batch_size_`` and ``do_early_stopping_`` for the fit's
+        life (warm starts and ``partial_fit`` continue with them).
+        """
+        if self.early_stopping == "auto":  # as HistGradientBoosting*; not for partial_fit
+            self.do_early_stopping_ = not partial and n_samples > AUTO_EARLY_STOPPING_ROWS
+        else:
+            self.do_early_stopping_ = bool(self.early_stopping)
+        n_train = n_samples - (math.ceil(self.validation_fraction * n_samples)
+                               if self.do_early_stopping_ else 0)
+        self.batch_size_ = auto_batch_size(n_train) if self.batch_size == "auto" \
+            else self.batch_size
+
     def _seed(self, keep, device):
         """This call's seed: from ``random_state``, moved on by continued fits."""
         rng = check_random_state(self.random_state)
@@ -261,12 +297,15 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """Run skorch's training loop; return the net's :class:`TrainingGuard`."""
         n_rows = X.shape[0]
         self.net_.set_params(batch_size=n_rows if self._optimizer_name == "lbfgs"
-                             else min(self.batch_size, n_rows))
+                             else min(self.batch_size_, n_rows))
         if self.verbose == 1:
             self.net_.set_params(callbacks__progress_bar__total=epochs)
-        guard = dict(self.net_.callbacks_)["training_guard"]
+        callbacks = dict(self.net_.callbacks_)
+        guard, threads = callbacks["training_guard"], callbacks["thread_policy"]
         try:
-            with drawing_from(self.net_, generator):
+            with drawing_from(self.net_, generator), restoring_threads() as ceiling:
+                threads.n_jobs, threads.ceiling = self.n_jobs, ceiling
+                threads.flops = 3 * self.net_.batch_size * self._flops_per_row()
                 self.net_.partial_fit(TensorDataset(self._to_device(X, device)), epochs=epochs)
         except TrainingDivergedError:
             raise  # the net keeps the last completed epoch's weights
@@ -386,7 +425,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.n_iter_ = len(rows)
         self.loss_curve_ = [row["train_loss"] for row in rows]
         self.validation_loss_curve_ = (
-            [row.get("valid_loss") for row in rows] if self.early_stopping else None
+            [row.get("valid_loss") for row in rows] if self.do_early_stopping_ else None
         )
 
     def __sklearn_is_fitted__(self):
@@ -524,12 +563,12 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             )
         if self.batch_norm and self._architecture(X.shape[1]).hidden_layer_sizes:
             n_train = X.shape[0] - (math.ceil(self.validation_fraction * X.shape[0])
-                                    if self.early_stopping else 0)
-            if n_train < 2 or (self.batch_size == 1 and self._optimizer_name != "lbfgs"):
+                                    if self.do_early_stopping_ else 0)
+            if n_train < 2 or (self.batch_size_ == 1 and self._optimizer_name != "lbfgs"):
                 raise ValueError(
                     f"batch_norm=True needs at least 2 rows per training batch; X has "
                     f"{X.shape[0]} sample(s), {n_train} of them for training, and "
-                    f"batch_size={self.batch_size}."
+                    f"batch_size={self.batch_size_}."
                 )
         if self.loss == "bce" and (X.min() < 0 or X.max() > 1):
             raise ValueError(
@@ -573,6 +612,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 "These parameters changed since the network was built: " + ", ".join(changed)
                 + ". Continue with the fitted values, or refit with warm_start=False."
             )
+        if self.batch_size != "auto":  # a changed batch_size applies, as the lr does
+            self.batch_size_ = self.batch_size
         if self._optimizer_name != "lbfgs":
             self.net_.set_params(lr=self.learning_rate_init)
         # Set on the criterion itself: skorch's set_params(criterion__...) would
@@ -602,9 +643,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """
         self._check_callbacks()
         terms = [f"{prefix}_{name}" for name in self._criterion()[0].term_names
-                 for prefix in ("train", "valid")[:1 + self.early_stopping]]
+                 for prefix in ("train", "valid")[:1 + self.do_early_stopping_]]
         callbacks = [
             ("training_guard", TrainingGuard()),
+            ("thread_policy", ThreadPolicy()),
             *((term, PassthroughScoring(name=term, on_train=term.startswith("train")))
               for term in terms),
             *self._extra_callbacks(),
@@ -615,20 +657,20 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         callbacks += list(self.callbacks or ())
         if self.verbose == 1:
             callbacks.append(("progress_bar", ProgressBar()))
-        if self.early_stopping or self.tol > 0:
+        if self.do_early_stopping_ or self.tol > 0:
             callbacks.append(("early_stopping", EarlyStopping(
-                monitor="valid_loss" if self.early_stopping else "train_loss",
+                monitor="valid_loss" if self.do_early_stopping_ else "train_loss",
                 patience=self.n_iter_no_change,
                 threshold=self.tol,
                 threshold_mode="rel",
-                load_best=self.early_stopping,
+                load_best=self.do_early_stopping_,
                 sink=print if self.verbose else noop,
             )))
         return callbacks
 
     def _check_callbacks(self):
         """Refuse user callbacks that monitor validation scores when there are none."""
-        if self.early_stopping:
+        if self.do_early_stopping_:
             return
         for item in self.callbacks or ():
             name, callback = item if isinstance(item, tuple) else (type(item).__name__, item)
@@ -663,11 +705,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             **{f"optimizer__{k}": v for k, v in opt_kwargs.items() if k != "lr"},
             lr=opt_kwargs["lr"],
             max_epochs=self.max_iter,
-            batch_size=self.batch_size,
+            batch_size=self.batch_size_,
             iterator_train=BatchIterator,
             iterator_train__shuffle=True,
             iterator_valid=BatchIterator,
-            train_split=HoldOut(self.validation_fraction) if self.early_stopping else None,
+            train_split=HoldOut(self.validation_fraction) if self.do_early_stopping_ else None,
             callbacks=self._callbacks(),
             device=device,
             verbose=int(self.verbose >= 2),
@@ -675,7 +717,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         net.generator_ = generator
         if self.verbose < 2:
             net.set_params(callbacks__print_log=None)
-        if not self.early_stopping:  # no validation data: skip its per-batch callback calls
+        if not self.do_early_stopping_:  # no validation data: skip its per-batch callback calls
             net.set_params(callbacks__valid_loss=None)
         return net.initialize()
 
@@ -700,7 +742,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             module = copy.deepcopy(module).double()
         device = self.net_.device
         out = None
-        with torch.inference_mode():
+        flops = min(X.shape[0], INFERENCE_BATCH_SIZE) * self._flops_per_row()
+        with torch.inference_mode(), restoring_threads() as ceiling:
+            set_threads(resolve_n_jobs(self.n_jobs, flops, ceiling))
             for start in range(0, X.shape[0], INFERENCE_BATCH_SIZE):
                 batch = X[start:start + INFERENCE_BATCH_SIZE]
                 batch = batch.toarray() if sp.issparse(batch) else np.ascontiguousarray(batch)
@@ -711,6 +755,20 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                     out = np.empty((X.shape[0], *result.shape[1:]), dtype=dtype)
                 out[start:start + len(result)] = result
         return out
+
+    def _flops_per_row(self):
+        """Floating-point operations of the fitted module's forward pass on one row.
+
+        Counted once per fitted net (see :mod:`skae._threads`); the thread
+        policy scales it to a training step or an inference batch.
+        """
+        flops = getattr(self.net_, "flops_per_row_", None)
+        if flops is None:
+            module = self.net_.module_
+            row = torch.zeros(1, self.net_.module__architecture.n_features,
+                              device=next(module.parameters()).device)
+            flops = self.net_.flops_per_row_ = step_flops(module, row, training=False)
+        return flops
 
     def _validate_X(self, X):
         check_is_fitted(self)

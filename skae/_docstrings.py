@@ -87,6 +87,19 @@ default='adam'
     "device": """device : {'cpu', 'cuda', 'auto'} or torch.device, default='cpu'
         Where to train and infer. ``'auto'`` picks CUDA when available;
         ``'cuda:1'`` and other torch device strings work too.""",
+    "n_jobs": """n_jobs : int or None, default=None
+        Number of torch threads ``fit`` and inference use (torch's setting
+        for the rest of the program is left as it was). None lets skae
+        choose for each call and epoch: one thread for the small matrix
+        products of most mini-batches, more only for steps with enough work
+        (about 5e7 floating-point operations per extra thread), and never
+        more than the CPUs this process may use (its CPU affinity and cgroup
+        quota), torch's own setting (``torch.set_num_threads``,
+        ``OMP_NUM_THREADS``), or the CPUs other processes leave idle. Threads
+        that wait for each other on a busy machine can make a fit several
+        times slower than one thread. -1 uses all usable CPUs, -2 all but
+        one, as in joblib; a positive int is used as given. See the user
+        guide's "Speed" section.""",
     "random_state": """random_state : int, RandomState instance or None, default=None
         Seeds every random draw of a fit: weight initialisation, shuffling,
         the early-stopping hold-out, input noise, dropout and the VAE's

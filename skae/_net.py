@@ -14,7 +14,7 @@ documented extension points:
   tabular data (skorch#1100);
 - training rules live in callbacks: :class:`TrainingGuard` (divergence,
   interruption, last good weights), :class:`EarlyStopping`,
-  :class:`KLWarmup`, :class:`ProgressBar`.
+  :class:`KLWarmup`, :class:`ProgressBar`, :class:`ThreadPolicy`.
 """
 
 import math
@@ -26,6 +26,7 @@ from skorch.callbacks import Callback
 from skorch.callbacks import EarlyStopping as _SkorchEarlyStopping
 
 from ._distributed import data_parallel_shard
+from ._threads import resolve_n_jobs, set_threads
 from .modules import init_parameters
 
 
@@ -200,6 +201,14 @@ class AutoencoderNet(NeuralNet):
                                        self.generator_)
         return self
 
+    def _set_training(self, training=True):
+        # skorch calls this before every batch, and torch's Module.train walks
+        # every submodule each time (2-3% of a small model's step). Modes
+        # change only here and in skae's inference, which sets the whole tree
+        # at once, so the root's mode tells whether the tree needs the walk.
+        if self.module_.training != training or self.criterion_.training != training:
+            super()._set_training(training)
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
         loss = self.criterion_(y_pred, X, self.module_)
         prefix = "train" if training else "valid"
@@ -353,6 +362,24 @@ class EarlyStopping(_SkorchEarlyStopping):
             self.sink = sink
             for message in messages:
                 self._sink(message, verbose=net.verbose)
+
+
+class ThreadPolicy(Callback):
+    """Set the torch threads of each epoch (the estimators' ``n_jobs``).
+
+    The estimator sets, before each training call, ``n_jobs``, ``flops``
+    (the work of one training step) and ``ceiling`` (torch's thread count
+    when it was called, which it restores afterwards). With ``n_jobs=None``
+    the choice is made again at each epoch start, so a fit follows a
+    machine that gets busier or quieter (see :mod:`skae._threads`).
+    """
+
+    n_jobs = None
+    flops = 0.0
+    ceiling = 1
+
+    def on_epoch_begin(self, net, **kwargs):
+        set_threads(resolve_n_jobs(self.n_jobs, self.flops, self.ceiling))
 
 
 class KLWarmup(Callback):

@@ -70,6 +70,8 @@ _FITTED = (
     "n_iter_",
     "loss_curve_",
     "validation_loss_curve_",
+    "batch_size_",
+    "do_early_stopping_",
 )
 
 
@@ -527,6 +529,11 @@ def load(path, *, device=None):
         architecture = estimator._architecture(n_features)
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{os.fspath(path)!r} describes an invalid network ({exc}).") from None
+    # What fit resolved from batch_size and early_stopping shapes the net; files
+    # written before these parameters took 'auto' hold ints and booleans.
+    estimator.batch_size_ = fitted.get("batch_size_", params.get("batch_size", 64))
+    estimator.do_early_stopping_ = fitted.get("do_early_stopping_",
+                                              params.get("early_stopping") is True)
     # Initial weights are drawn from a throw-away generator: the file's replace them.
     net = estimator._make_net(architecture, target, torch.Generator(device=target))
     if meta["format_version"] == 1 and "input.fill" in net.module_.state_dict():

@@ -104,7 +104,7 @@ class VAETransformer(BaseAutoencoder):
     learning_rate_init : float, default=1e-3
         Learning rate of the optimizer.
     {params("weight_decay", "max_grad_norm", "batch_size", "max_iter", "early_stopping",
-            "validation_fraction", "n_iter_no_change", "tol", "callbacks", "device",
+            "validation_fraction", "n_iter_no_change", "tol", "callbacks", "device", "n_jobs",
             "random_state", "verbose", "warm_start")}
 
     Attributes
@@ -179,6 +179,7 @@ class VAETransformer(BaseAutoencoder):
         tol=1e-4,
         callbacks=None,
         device="cpu",
+        n_jobs=None,
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -208,6 +209,7 @@ class VAETransformer(BaseAutoencoder):
         self.tol = tol
         self.callbacks = callbacks
         self.device = device
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start

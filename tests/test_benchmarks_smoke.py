@@ -59,8 +59,9 @@ def assert_positive(rows, *keys):
 
 @pytest.mark.slow
 def test_bench_fit(tmp_path):
-    run("bench_fit.py", tmp_path, "--datasets", "digits", "manifold", "--max-rows", "300",
-        "--epochs", "1")
+    run("bench_fit.py", tmp_path, "--tables", "throughput", "--datasets", "digits", "manifold",
+        "--max-rows", "300", "--epochs", "1")
+    assert not (tmp_path / "bench_fit_defaults.json").exists()
     rows = load_results(tmp_path, "bench_fit")
     assert {r["dataset"] for r in rows} == {"digits", "manifold"}
     assert {"skae", "torch loop", "skorch", "sklearn MLP", "PCA"} <= {r["contender"] for r in rows}
@@ -69,6 +70,41 @@ def test_bench_fit(tmp_path):
     assert_positive(trained, "samples_per_s", "vs_torch")
     assert all(r["vs_torch"] == 1.0 for r in rows if r["contender"] == "torch loop")
 
+
+@pytest.mark.slow
+def test_bench_fit_defaults(tmp_path):
+    args = ("--tables", "defaults", "--defaults-datasets", "digits", "manifold-200k")
+    run("bench_fit.py", tmp_path, *args)
+    rows = load_results(tmp_path, "bench_fit_defaults")
+    assert {r["dataset"] for r in rows} == {"digits", "manifold 5-D in 50-D"}
+    assert_positive(rows, "fit_s", "heldout_mse", "vs_converged", "vs_pca")
+    refs = [r for r in rows if "(reference)" in r["contender"]]
+    assert len(refs) == 4 and not any(r["from_cache"] for r in refs)
+    assert all(r["vs_converged"] == pytest.approx(1.0) for r in refs)
+    assert all(r["vs_pca"] == pytest.approx(1.0) for r in rows if r["contender"] == "PCA")
+    skae_rows = [r for r in rows if r["contender"].endswith("Transformer defaults")]
+    assert len(skae_rows) == 4
+    assert_positive(skae_rows, "epochs", "batch_size")
+    # A second run takes the references from the cache.
+    run("bench_fit.py", tmp_path, *args)
+    again = load_results(tmp_path, "bench_fit_defaults")
+    cached = [r for r in again if "(reference)" in r["contender"]]
+    assert all(r["from_cache"] for r in cached)
+    assert [r["heldout_mse"] for r in cached] == [r["heldout_mse"] for r in refs]
+
+
+@pytest.mark.slow
+def test_bench_fit_busy(tmp_path):
+    run("bench_fit.py", tmp_path, "--tables", "busy")
+    rows = load_results(tmp_path, "bench_fit_busy")
+    assert len(rows) == 4 * 3
+    assert_positive(rows, "quiet_s", "busy_s", "busy_vs_quiet")
+    assert all(r["threads_quiet"] == r["threads_busy"] == "1"
+               for r in rows if r["n_jobs"] == 1)
+    policy = [r for r in rows if r["n_jobs"] is None]
+    assert len(policy) == 4
+    assert_positive(policy, "policy_vs_one_busy", "policy_vs_default_quiet")
+    assert "competing CPU-bound processes" in (tmp_path / "bench_fit_busy.md").read_text()
 
 @pytest.mark.slow
 def test_bench_tabular(tmp_path):
@@ -97,6 +133,19 @@ def test_bench_inference(tmp_path):
     assert all(r["out_dtype"] == r["dtype"] for r in rows)
     memory = [r for r in rows if r["op"] == "transform"]
     assert all("peak_extra_mb" in r for r in memory)
+
+
+@pytest.mark.slow
+def test_bench_onnx(tmp_path):
+    pytest.importorskip("onnxruntime", reason="bench_onnx needs the onnx extra")
+    run("bench_onnx.py", tmp_path, "--rows", "200", "--calls", "5", "--fit-epochs", "1")
+    rows = load_results(tmp_path, "bench_onnx")
+    assert {(r["arch"], r["kind"], r["contender"]) for r in rows} == {
+        (arch, kind, contender) for arch in ("dense", "conv", "vae")
+        for kind in ("1 row", "batch") for contender in ("skae", "onnxruntime", "PCA")}
+    served = [r for r in rows if r["contender"] == "onnxruntime"]
+    assert_positive(served, "seconds", "speed_vs_skae", "export_s", "file_kb")
+    assert all(r["max_rel_diff"] < 1e-5 for r in served)
 
 
 @pytest.mark.slow

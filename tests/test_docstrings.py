@@ -32,13 +32,22 @@ try:
 except ImportError:
     plt = None
 
+try:
+    import onnxruntime  # noqa: F401
+    import skl2onnx  # noqa: F401  (skae.onnx's extra)
+
+    has_onnx = True
+except ImportError:
+    has_onnx = False
+
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 # ---------------------------------------------------- numpydoc validation
 
 # Public modules whose ``__all__`` is validated. ``skae`` itself exports the
 # estimators, ``interpolate``, the error, save/load and the scorer.
-PUBLIC_MODULES = ["skae", "skae.datasets", "skae.modules", "skae.losses", "skae.plotting"]
+PUBLIC_MODULES = ["skae", "skae.datasets", "skae.modules", "skae.losses", "skae.plotting",
+                  "skae.onnx"]
 
 # Checks skipped everywhere, and why.
 IGNORED_CHECKS = {
@@ -70,7 +79,8 @@ def _public_objects():
     """
     names = {}
     for module_name in PUBLIC_MODULES:
-        if module_name == "skae.plotting" and plt is None:
+        if (module_name == "skae.plotting" and plt is None) \
+                or (module_name == "skae.onnx" and not has_onnx):
             continue
         module = importlib.import_module(module_name)
         for name in module.__all__:
@@ -136,6 +146,8 @@ def _run_doctests(tests):
 def test_docstring_examples_run(module_name, tmp_path, monkeypatch):
     if module_name == "skae.plotting" and plt is None:
         pytest.skip("the examples of skae.plotting need matplotlib")
+    if module_name == "skae.onnx" and not has_onnx:
+        pytest.skip("skae.onnx needs the onnx extra: pip install 'skae[onnx]'")
     monkeypatch.chdir(tmp_path)  # examples that write files write them here
     module = importlib.import_module(module_name)
     tests = doctest.DocTestFinder().find(module)
@@ -151,7 +163,8 @@ def test_doctests_are_found_in_every_public_docstring():
     # The finder must see through decorators (interpolate is wrapped by
     # validate_params) and f-string class docstrings.
     found = {
-        test.name for name in MODULES if name != "skae.plotting" or plt is not None
+        test.name for name in MODULES
+        if (name != "skae.plotting" or plt is not None) and (name != "skae.onnx" or has_onnx)
         for test in doctest.DocTestFinder().find(importlib.import_module(name)) if test.examples
     }
     assert {

@@ -1,0 +1,196 @@
+"""Spec for serving with ONNX (``skae.onnx``).
+
+onnxruntime computes what skae computes, within 1e-5 of the outputs' scale
+in float32, on any batch size, for every architecture and exportable method,
+with missing values; skl2onnx converts pipelines and column transformers
+holding skae estimators; what cannot be exported faithfully is refused with
+an error that names the problem.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from _helpers import low_rank, make_data, mixed_with_gaps, with_gaps
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.compose import ColumnTransformer
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skae import AutoencoderTransformer, VAETransformer
+
+REASON = "skae.onnx needs the onnx extra: pip install 'skae[onnx]'"
+ort = pytest.importorskip("onnxruntime", reason=REASON)
+skl2onnx = pytest.importorskip("skl2onnx", reason=REASON)
+skae_onnx = pytest.importorskip("skae.onnx", reason=REASON)
+
+FAST = dict(max_iter=2, batch_size=32, tol=0, random_state=0)
+ARCHITECTURES = {
+    "dense": lambda: AutoencoderTransformer(3, hidden_layer_sizes=(8,), activation="tanh",
+                                            dropout=0.2, **FAST),
+    "tied": lambda: AutoencoderTransformer(3, hidden_layer_sizes=(8,), tied_weights=True,
+                                           batch_norm=True, loss="bce", noise="masking",
+                                           **FAST),
+    "conv": lambda: AutoencoderTransformer(3, hidden_layer_sizes=(), image_shape=(1, 4, 4),
+                                           conv_channels=(4,), **FAST),
+    "vae": lambda: VAETransformer(3, hidden_layer_sizes=(8,), **FAST),
+}
+METHODS = ["transform", "inverse_transform", "score_samples"]
+BATCH_SIZES = [1, 7, 10_000]
+
+
+@pytest.fixture(scope="module")
+def X():
+    """200 float32 rows of 16 features in [0, 1] (4 x 4 images for the conv net)."""
+    return make_data(200, 16).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def X_big():
+    """10,000 rows to serve, a few of their entries missing (the 2nd row and on)."""
+    X = np.random.RandomState(1).rand(10_000, 16).astype(np.float32)
+    X[1::50, 3] = np.nan
+    X[7] = np.nan  # a row with nothing observed
+    return X
+
+
+@pytest.fixture(scope="module")
+def fitted(X):
+    return {name: make().fit(X) for name, make in ARCHITECTURES.items()}
+
+
+def run(model, X):
+    """The first output of ``model`` on ``X``, computed by onnxruntime on one thread."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(model.SerializeToString(), options,
+                                   providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: X})
+
+
+def assert_served(got, want):
+    """float32 results equal within 1e-5 of their scale, NaN where skae has NaN."""
+    assert got.dtype == np.float32 and got.shape == want.shape
+    assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.nanmax(np.abs(want)))
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_onnxruntime_computes_what_skae_computes(fitted, X_big, arch, method):
+    est = fitted[arch]
+    data = est.transform(X_big) if method == "inverse_transform" else X_big
+    model = skae_onnx.to_onnx(est, data[:1], method)
+    assert [o.name for o in model.graph.output] == [method]
+    for n in BATCH_SIZES:
+        assert_served(run(model, data[:n])[0], getattr(est, method)(data[:n]))
+
+
+@pytest.mark.parametrize("Est", [AutoencoderTransformer, VAETransformer])
+@pytest.mark.parametrize("method", METHODS)
+def test_a_model_fitted_with_missing_values_is_served_with_them(Est, method):
+    # Fitted with gaps: a table of numbers, standardised, with missing-value indicators.
+    frame = pd.DataFrame(with_gaps(low_rank()).astype(np.float32), columns=list("abcdef"))
+    est = Est(2, hidden_layer_sizes=(8,), **FAST).fit(frame)
+    data = est.transform(frame) if method == "inverse_transform" else frame
+    rows = np.asarray(data, dtype=np.float32)
+    want = np.asarray(getattr(est, method)(data))  # inverse_transform: a DataFrame
+    assert_served(run(skae_onnx.to_onnx(est, rows[:1], method), rows)[0], want)
+
+
+def test_huber_scores_take_both_branches_of_the_loss():
+    X = 3 * low_rank().astype(np.float32)  # residuals beyond delta=1 too
+    est = AutoencoderTransformer(2, hidden_layer_sizes=(8,), loss="huber", **FAST).fit(X)
+    assert_served(run(skae_onnx.to_onnx(est, X[:1], "score_samples"), X)[0],
+                  est.score_samples(X))
+
+
+@pytest.mark.parametrize("arch", ["dense", "vae"])
+def test_pipeline_with_a_classifier_predicts_as_sklearn(X, X_big, arch):
+    y = (X[:, 0] > np.median(X[:, 0])).astype(np.int64)
+    pipe = make_pipeline(StandardScaler(), ARCHITECTURES[arch](),
+                         LogisticRegression()).fit(X, y)
+    model = skl2onnx.to_onnx(pipe, X[:1], options={"zipmap": False})
+    rows = np.nan_to_num(X_big)  # sklearn's scaler and classifier take no NaN
+    for n in BATCH_SIZES:
+        labels, proba = run(model, rows[:n])
+        assert_array_equal(labels, pipe.predict(rows[:n]))
+        assert_served(proba, pipe.predict_proba(rows[:n]).astype(np.float32))
+
+
+def test_column_transformer_with_skae_inside(X, fitted):
+    ct = ColumnTransformer([("ae", ARCHITECTURES["vae"](), slice(0, 12)),
+                            ("rest", StandardScaler(), slice(12, 16))]).fit(X)
+    model = skl2onnx.to_onnx(ct, X[:1])
+    assert_served(run(model, X)[0], ct.transform(X).astype(np.float32))
+
+
+@pytest.mark.parametrize("opset", [15, 22])
+def test_graph_is_in_the_target_opset(X, fitted, opset):
+    # The TorchScript exporter writes up to opset 20: 22 is converted up.
+    model = skl2onnx.to_onnx(fitted["conv"], X[:1], target_opset=opset)
+    assert {o.domain: o.version for o in model.opset_import}[""] == opset
+    assert_served(run(model, X)[0], fitted["conv"].transform(X))
+
+
+def test_a_model_fitted_on_sparse_rows_is_served_dense_rows(X):
+    S = sp.csr_matrix(np.where(X > 0.5, X, 0))
+    est = ARCHITECTURES["dense"]().fit(S)
+    assert_served(run(skae_onnx.to_onnx(est, X[:1], "score_samples"), S.toarray())[0],
+                  est.score_samples(S))
+
+
+# ----------------------------------------------------------------- errors
+
+def test_unfitted_model_raises(X):
+    with pytest.raises(NotFittedError):
+        skae_onnx.to_onnx(AutoencoderTransformer(), X[:1])
+    with pytest.raises(NotFittedError):
+        skl2onnx.to_onnx(make_pipeline(StandardScaler().fit(X), VAETransformer()), X[:1])
+
+
+@pytest.mark.parametrize("method", ["sample", "log_likelihood", "fit", "predict"])
+def test_method_that_cannot_be_exported_raises(X, fitted, method):
+    with pytest.raises(ValueError, match=f"method='{method}' cannot be exported"):
+        skae_onnx.to_onnx(fitted["vae"], X[:1], method)
+
+
+def test_table_with_levels_is_refused_with_the_alternative():
+    frame = mixed_with_gaps()
+    est = AutoencoderTransformer(2, hidden_layer_sizes=(8,), **FAST).fit(frame)
+    with pytest.raises(ValueError, match=r"boolean or categorical columns \(\['flag', "
+                                         r"'level', 'color'\]\).*OneHotEncoder"):
+        skae_onnx.to_onnx(est, frame[["x", "y"]].to_numpy(np.float32)[:1])
+
+
+def test_integer_columns_cannot_be_decoded_by_a_float_graph():
+    frame = pd.DataFrame({"n": np.arange(40) % 7, "x": with_gaps(low_rank(40, 1))[:, 0]})
+    est = AutoencoderTransformer(1, hidden_layer_sizes=(4,), **FAST).fit(frame)
+    row = frame.to_numpy(np.float32)[:1]
+    skae_onnx.to_onnx(est, row, "transform")  # reading integers is fine
+    with pytest.raises(ValueError, match=r"rounds the integer columns \['n'\]"):
+        skae_onnx.to_onnx(est, est.transform(frame.iloc[:1]), "inverse_transform")
+
+
+def test_input_that_is_not_float32_rows_of_the_right_width_raises(X, fitted):
+    est = fitted["dense"]
+    with pytest.raises(TypeError, match="computes in float32.*astype"):
+        skae_onnx.to_onnx(est, X[:1].astype(np.float64))
+    with pytest.raises(TypeError, match="computes in float32.*DoubleTensorType"):
+        skl2onnx.to_onnx(est, X[:1].astype(np.float64))
+    with pytest.raises(ValueError, match="takes 16 columns; the input has 15"):
+        skae_onnx.to_onnx(est, X[:1, :15])
+    with pytest.raises(ValueError, match="takes 3 columns; the input has 16"):
+        skae_onnx.to_onnx(est, X[:1], "inverse_transform")
+
+
+def test_a_dataframe_sample_gives_an_input_per_column_which_is_refused(X, fitted):
+    frame = pd.DataFrame(X[:1], columns=[f"x{j}" for j in range(16)])
+    with pytest.raises(ValueError, match="gives it 16 inputs.*to_numpy"):
+        skl2onnx.to_onnx(fitted["dense"], frame)
+
+
+def test_other_estimators_are_left_to_skl2onnx(X):
+    with pytest.raises(TypeError, match="got StandardScaler. skl2onnx.to_onnx converts"):
+        skae_onnx.to_onnx(StandardScaler().fit(X), X[:1])
