@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 
 from skae import AutoencoderTransformer, OutlierDetector, VAETransformer, load, save
 
-SMALL = {"hidden_layer_sizes": (16,), "max_iter": 30, "batch_size": 32, "tol": 0}
+SMALL = {"hidden_layer_sizes": (16,), "max_iter": 20, "batch_size": 32, "tol": 0}
 
 
 def structured(n=300, d=6, seed=0):
