@@ -31,15 +31,22 @@ Slow contenders (LOF, OCSVM, pyod's KNN, AutoEncoder and VAE) are fitted
 and scored on a seeded sub-sample of ``--slow-max-rows`` rows (default
 10,000) of larger tables; the others see every row (skae's detector fits
 its model on at most 10,000 rows, its ``max_samples='auto'``, and scores
-all). The notes list the tables concerned.
+all). Sub-sampling only the tables over 100,000 rows would leave OCSVM
+(quadratic in the rows) and pyod's VAE (about 100 s per 10,000 rows on one
+thread) hours on the 49k-95k-row tables; a random sub-sample keeps the
+share of outliers, so its AUC estimates the table's. The notes list the
+tables concerned.
 
-Ablation (``--ablation``): variants of skae's detector on the same tables,
-to choose its defaults: code width (2 or half the columns), autoencoder or
-VAE, unregularised (hidden (128, 64), 50 epochs) or regularised (hidden
-(64, 32), dropout 0.2, batch norm, 20 epochs, as pyod's AutoEncoder), and
-"trimmed" training (fit, drop the 10% of rows with the lowest
-scores, refit from scratch on the rest: the outliers in the training data
-then shape the model less).
+Ablation (``--ablation``): variants of skae's detector, screened on 12
+small and mid-sized tables of varied domains (``SCREEN_TABLES``) against
+the other contenders, to choose its defaults: code width (2, ceil(d/4) or
+ceil(d/2)), autoencoder or VAE, unregularised (hidden (128, 64), 50
+epochs) or regularised (hidden (64, 32), dropout 0.1, 0.2 or 0.4, batch
+norm, 20 epochs, as pyod's AutoEncoder), denoising (gaussian input noise),
+"trimmed" training (fit, drop the 10% of rows with the lowest scores,
+refit from scratch on the rest: the outliers in the training data then
+shape the model less), and ensembles (the mean standardised score of three
+seeds, or of the autoencoder and the VAE).
 
 Explanations: in every skae cell, 20 normal rows (seeded) get 12 standard
 deviations added to one column each (chosen at random), and each
@@ -56,8 +63,9 @@ Results are cached per (table, rows, contender, settings, seed) in
 as the run goes, so a re-run only computes what changed; ``--refresh``
 recomputes the contenders it names.
 
-Run ``nice python benchmarks/bench_outliers.py --threads 1`` (about 25
-minutes on 2 cores with the cache empty) or with ``--quick``.
+Run ``nice python benchmarks/bench_outliers.py --threads 1`` (well over an
+hour on 2 shared cores with the cache empty: pyod's VAE and skae's VAE take
+1-5 minutes per large table) or with ``--quick``.
 """
 
 import functools
@@ -80,16 +88,25 @@ from sklearn.svm import OneClassSVM
 NAME = "bench_outliers"
 DEFAULT_DATA_DIR = _common.REPO_DIR.parent / "shared" / "data" / "adbench"
 QUICK_TABLES = ["47_yeast", "43_WDBC", "39_vertebral"]
+#: The tables the ablation screens variants on (small and mid-sized, varied domains).
+SCREEN_TABLES = ("Hepatitis", "breastw", "vertebral", "yeast", "Stamps", "letter",
+                 "Cardiotocography", "WPBC", "WDBC", "Waveform", "SpamBase", "PageBlocks")
 MAIN = ("skae_ae", "skae_vae", "pca", "iforest", "lof", "ocsvm", "pyod_ae", "pyod_vae",
         "pyod_ecod", "pyod_knn")
 SLOW = ("lof", "ocsvm", "pyod_ae", "pyod_vae", "pyod_knn")
 ABLATION = ("ae_k2", "ae_half", "vae_half", "ae_drop", "vae_drop", "ae_half_trim",
-            "ae_drop_trim")
+            "ae_drop_trim", "ae_drop01", "ae_drop04", "ae_drop_k4", "ae_drop_noise",
+            "vae_drop_trim", "ae_drop_ens", "vae_drop_ens", "ae_vae_ens", "vae_half_ens")
 LABELS = {"skae_ae": "skae AE", "skae_vae": "skae VAE", "pca": "PCA", "iforest": "IForest",
           "lof": "LOF", "ocsvm": "OCSVM", "pyod_ae": "pyod AE", "pyod_vae": "pyod VAE",
           "pyod_ecod": "ECOD", "pyod_knn": "KNN", "ae_k2": "AE k=2", "ae_half": "AE k=d/2",
           "vae_half": "VAE k=d/2", "ae_drop": "AE k=d/2 dropout", "vae_drop": "VAE k=d/2 dropout",
-          "ae_half_trim": "AE k=d/2 trim", "ae_drop_trim": "AE k=d/2 dropout trim"}
+          "ae_half_trim": "AE k=d/2 trim", "ae_drop_trim": "AE k=d/2 dropout trim",
+          "ae_drop01": "AE dropout 0.1", "ae_drop04": "AE dropout 0.4",
+          "ae_drop_k4": "AE k=d/4 dropout", "ae_drop_noise": "AE dropout + gaussian noise 0.2",
+          "vae_drop_trim": "VAE dropout trim", "ae_drop_ens": "AE dropout x3 seeds",
+          "vae_drop_ens": "VAE dropout x3 seeds", "ae_vae_ens": "AE + VAE dropout",
+          "vae_half_ens": "VAE k=d/2 x3 seeds"}
 ATTRIBUTIONS = ("naive", "ratio", "gradient", "recovery")
 N_INJECTED, SHIFT = 20, 12.0
 TRIM = 0.1
@@ -123,9 +140,18 @@ def skae_estimator(kind, n_features):
         return None
     cls = VAETransformer if kind.startswith("vae") else AutoencoderTransformer
     width = 2 if kind.endswith("k2") else max(2, math.ceil(n_features / 2))
-    if kind.endswith("drop"):  # regularised as pyod's AutoEncoder is
-        return cls(width, hidden_layer_sizes=(64, 32), dropout=0.2, batch_norm=True,
-                   batch_size=64, max_iter=20, tol=0)
+    if "drop" in kind:  # regularised as pyod's AutoEncoder is
+        extra, dropout = {}, 0.2
+        if kind.endswith("drop01"):
+            dropout = 0.1
+        elif kind.endswith("drop04"):
+            dropout = 0.4
+        elif kind.endswith("k4"):
+            width = max(2, math.ceil(n_features / 4))
+        elif kind.endswith("noise"):
+            extra = {"noise": "gaussian", "noise_level": 0.2}
+        return cls(width, hidden_layer_sizes=(64, 32), dropout=dropout, batch_norm=True,
+                   batch_size=64, max_iter=20, tol=0, **extra)
     return cls(width, batch_size=128, max_iter=50, tol=0)
 
 
@@ -139,14 +165,35 @@ def skae_detector(name, n_features, seed):
         plain = type(default)().get_params()
         params = {k: v for k, v in default.get_params().items() if v != plain[k]}
         return OutlierDetector(VAETransformer(**params), random_state=seed)
-    kind = name.removesuffix("_trim")
+    kind = name.removesuffix("_trim").removesuffix("_ens")
+    if kind == "ae_vae":
+        kind = "ae_drop"
     return OutlierDetector(skae_estimator(kind, n_features), random_state=seed)
 
 
-def run_skae(name, X, y, seed):
+def standardised(scores):
+    """Scores on a common scale (median 0, interquartile range 1) for averaging."""
+    q1, median, q3 = np.percentile(scores, [25, 50, 75])
+    return (scores - median) / max(q3 - q1, 1e-12)
+
+
+def run_skae(name, X, y, seed, first=None):
+    """Anomaly scores and the fitted detector; ``first(detector, seconds)`` sees a trimmed
+    variant's first fit."""
+    if name.endswith("_ens"):  # mean standardised score of three models
+        members = ([skae_detector(name, X.shape[1], seed + i) for i in range(3)]
+                   if name != "ae_vae_ens" else
+                   [skae_detector("ae_drop", X.shape[1], seed),
+                    skae_detector("vae_drop", X.shape[1], seed)])
+        members = [m.fit(X) for m in members]
+        scores = np.mean([standardised(m.score_samples(X)) for m in members], axis=0)
+        return -scores, members[0]
+    start = time.perf_counter()
     detector = skae_detector(name, X.shape[1], seed).fit(X)
     if name.endswith("_trim"):  # refit on the rows the first fit found most normal
         scores = detector.score_samples(X)
+        if first is not None:
+            first(detector, -scores, time.perf_counter() - start)
         kept = scores >= np.quantile(scores, TRIM)
         detector = detector.fit(X[kept])
     return -detector.score_samples(X), detector
@@ -216,15 +263,30 @@ def attribution_hits(detector, X, y, seed):
 
 # -------------------------------------------------------------------- cells
 
+def skae_result(detector, scores, X, y, seed):
+    return {"auc": float(roc_auc_score(y, scores)),
+            "ap": float(average_precision_score(y, scores)),
+            **attribution_hits(detector, X, y, seed),
+            "flagged_auto": float(np.mean(detector.predict(X) == -1))}
+
+
 def cell(name, X, y, seed):
     if name in MAIN[:2] or name in ABLATION:
-        scores, detector = run_skae(name, X, y, seed)
-        extra = attribution_hits(detector, X, y, seed)
-        extra["flagged_auto"] = float(np.mean(detector.predict(X) == -1))
-    else:
-        scores, extra = run_other(name, X, seed), {}
+        untrimmed = {}
+
+        def first(detector, scores, seconds):  # the untrimmed variant, for free
+            start = time.perf_counter()
+            untrimmed.update(skae_result(detector, scores, X, y, seed))
+            untrimmed["seconds"] = seconds + time.perf_counter() - start
+
+        scores, detector = run_skae(name, X, y, seed, first)
+        result = skae_result(detector, scores, X, y, seed)
+        if untrimmed:
+            result["untrimmed"] = untrimmed
+        return result
+    scores = run_other(name, X, seed)
     return {"auc": float(roc_auc_score(y, scores)),
-            "ap": float(average_precision_score(y, scores)), **extra}
+            "ap": float(average_precision_score(y, scores))}
 
 
 def settings_key(name, n_features):
@@ -234,8 +296,9 @@ def settings_key(name, n_features):
 
         detector = skae_detector(name, n_features, 0)
         estimator = detector._estimator(n_features)
+        ens = "|ens" + ("aevae" if name == "ae_vae_ens" else "3") if name.endswith("_ens") else ""
         return (f"{estimator!r}|{detector.max_samples}|trim{TRIM if 'trim' in name else 0}"
-                f"|skae{skae.__version__}")
+                f"{ens}|skae{skae.__version__}")
     if name.startswith("pyod"):
         import pyod
 
@@ -380,7 +443,7 @@ def main(argv=None):
         res = results.setdefault(table, {})
         for name in list(MAIN) + list(ABLATION):
             rows = subsample(len(X), args.slow_max_rows if name in SLOW else None, args.seed)
-            skae = name in MAIN[:2] + ABLATION and not name.endswith("_trim")
+            skae = name in MAIN[:2] + ABLATION and not name.endswith(("_trim", "_ens"))
             key = (f"{table}|n{len(rows)}|{'skae' if skae else name}|"
                    f"{settings_key(name, X.shape[1])}|s{args.seed}")
             if len(rows) < len(X):
@@ -391,6 +454,13 @@ def main(argv=None):
                 continue
             fn = functools.partial(cell, name, X[rows], y[rows], args.seed)
             res[name] = run_cell(cache, key, fn, name in args.refresh)
+            base = name.removesuffix("_trim")
+            if base != name and "untrimmed" in res[name]:  # the first fit is the base variant
+                base_key = (f"{table}|n{len(rows)}|skae|{settings_key(base, X.shape[1])}|"
+                            f"s{args.seed}")
+                if cache.get(base_key) is None:
+                    cache.put(base_key, {**res[name]["untrimmed"],
+                                         "loadavg_1min": round(os.getloadavg()[0], 2)})
     if args.no_write or not results:
         return None
     return write(args, results, infos)
@@ -422,13 +492,30 @@ def write(args, results, infos):
         f"Slow contenders ({', '.join(LABELS[c] for c in SLOW)}) were fitted and scored on a "
         f"seeded sub-sample of {args.slow_max_rows:,} rows of the larger tables: "
         + (", ".join(subsampled) or "none") + ". Their AUC on those tables is over the "
-        "sub-sample's rows.",
+        "sub-sample's rows (a random sub-sample keeps the share of outliers). Wider than "
+        "sub-sampling only the tables over 100,000 rows: OCSVM is quadratic in the rows and "
+        "pyod's VAE takes about 100 s per 10,000 rows on one thread, which would cost hours "
+        "on the 49k-95k-row tables in this run's time budget.",
     ]
     if pending:
         notes.append("Not in the table (not run in the time budget of this run; re-run to "
                      "fill the cache): " + "; ".join(f"{t} ({', '.join(n)})"
                                                      for t, n in pending.items()) + ".")
     notes += list(findings(results, rank, main_names))
+    # The default (skae AE) over every table where all but skae VAE ran.
+    wide_names = [c for c in main_names if c != "skae_vae"]
+    wide = {t: r for t, r in ablation_results.items() if all(c in r for c in wide_names)}
+    if len(wide) > len(results):
+        wide_rank = ranks(wide, wide_names)
+        notes.append(
+            f"Without skae VAE, over the {len(wide)} tables where the other nine ran: mean "
+            "AUC " + ", ".join(
+                f"{LABELS[c]} {np.mean([r[c]['auc'] for r in wide.values()]):.3f}"
+                for c in sorted(wide_names, key=lambda c: -np.mean(
+                    [r[c]["auc"] for r in wide.values()]))) + ".")
+        notes += [f"Without skae VAE ({len(wide)} tables): {line[0].lower()}{line[1:]}"
+                  for line in findings(wide, wide_rank, wide_names)
+                  if line.startswith(("Mean rank", "Best AUC", "Where"))]
     loads = [r["loadavg_1min"] for res in results.values() for r in res.values()]
     notes.append(f"Load average (1 min) when each cell finished: {min(loads):.1f}-"
                  f"{max(loads):.1f} on {_common.machine_info()['cpus_usable']} CPUs.")
@@ -466,21 +553,44 @@ def write(args, results, infos):
                 for c in skae_names],
             settings=settings, output_dir=args.output_dir,
             title="Which column makes a row anomalous? (bench_outliers.py)")
-    abl = [c for c in ABLATION if sum(c in r for r in ablation_results.values()) >= 3]
-    abl_results = {t: r for t, r in ablation_results.items() if all(c in r for c in abl)}
-    if len(abl) > 1 and abl_results:
-        results = abl_results
-        arows, _ = table_rows(results, infos, abl)
+    screen = {t: r for t, r in ablation_results.items() if t in SCREEN_TABLES}
+    abl = [c for c in ("ae_drop",) + ABLATION + MAIN[:2]
+           if len(screen) and all(c in r for r in screen.values())]
+    abl = list(dict.fromkeys(abl))
+    others = [c for c in MAIN[2:] if all(c in r for r in screen.values())]
+    if len(abl) > 1:
+        within = ranks(screen, abl)
+        arows = []
+        for c in abl:
+            against = ranks({t: {k: r[k] for k in others + [c]} for t, r in screen.items()},
+                            others + [c])
+            arows.append({
+                "variant": LABELS[c], "tables": len(screen),
+                "auc": float(np.mean([r[c]["auc"] for r in screen.values()])),
+                "rank_within": float(np.mean([r[c] for r in within.values()])),
+                "rank_against": float(np.mean([r[c] for r in against.values()])),
+                "wins": sum(r[c]["auc"] > r["ae_drop"]["auc"] for r in screen.values()),
+                "seconds": float(sum(r[c]["seconds"] for r in screen.values()))})
+        arows.sort(key=lambda row: row["rank_against"])
         _common.write_results(
-            f"{NAME}_ablation", arows, columns_for(abl, with_ap=False),
-            ["Variants of skae's detector (see the script's docstring), over the tables where "
-             "all of them ran: k=d/2: n_components=ceil(d/2), hidden (128, 64), "
-             "batch_size=128, max_iter=50; dropout: n_components=ceil(d/2), hidden (64, 32), "
-             "dropout 0.2, batch norm, batch_size=64, max_iter=20 (the default); at most "
-             "10,000 fitted rows. Not run in the time of this pass: code width 2 and trimmed "
-             f"training (refit without the {TRIM:.0%} lowest-scoring rows) beyond a few "
-             "tables."]
-            + list(findings(results, ranks(results, abl), abl)),
+            f"{NAME}_ablation", arows, [
+                ("variant", "variant"), ("tables", "tables"), ("auc", "mean AUC", ".3f"),
+                ("rank_within", "mean rank among variants", ".2f"),
+                ("rank_against", f"mean rank vs the {len(others)} other detectors", ".2f"),
+                ("wins", "AUC above the default's on"), ("seconds", "total s", ".0f")],
+            ["Screening of skae's detector variants on 12 varied tables ("
+             + ", ".join(screen) + "), before confirming on all 31. 'mean rank vs the other "
+             "detectors': the variant's rank among itself and the non-skae contenders of the "
+             "main table (" + ", ".join(LABELS[c] for c in others) + "), mean over tables.",
+             "Variants (see the script's docstring): AE/VAE k=d/2: n_components=ceil(d/2), "
+             "hidden (128, 64), batch_size=128, max_iter=50, no regularisation; 'dropout': "
+             "n_components=ceil(d/2), hidden (64, 32), dropout 0.2, batch norm, batch_size=64, "
+             "max_iter=20 (AE k=d/2 dropout is the default; dropout 0.1 / 0.4, k=d/4 and "
+             "gaussian input noise of 0.2 standard deviations change one setting of it); "
+             f"trim: refit without the {TRIM:.0%} lowest-scoring rows (robust training); "
+             "x3 seeds: mean standardised score (median 0, IQR 1) of three seeds; AE + VAE "
+             "dropout: the same over the default AE and its VAE twin. At most 10,000 fitted "
+             "rows. Variants not run on all 12 tables are left out."],
             settings=settings, output_dir=args.output_dir,
             title="Choosing the detector's defaults (bench_outliers.py --ablation)")
     return result
@@ -497,6 +607,19 @@ def findings(results, rank, names):
                  if first in r and other in r]
         wins = sum(a > b for a, b in pairs)
         yield f"{LABELS[first]}'s AUC above {LABELS[other]}'s on {wins} of {len(pairs)} tables."
+    if "iforest" in names and len(results) > 12:
+        best = {}
+        for t, r in results.items():
+            winner = max(names, key=lambda c: r[c]["auc"])
+            best.setdefault(LABELS[winner], []).append(t)
+        yield "Best AUC per table: " + "; ".join(
+            f"{c} {len(ts)} ({', '.join(ts)})" for c, ts in
+            sorted(best.items(), key=lambda kv: -len(kv[1]))) + "."
+        for skae_name in [c for c in names if c.startswith("skae")]:
+            worse = [(t, r["iforest"]["auc"] - r[skae_name]["auc"]) for t, r in results.items()]
+            worse = sorted([w for w in worse if w[1] > 0.05], key=lambda w: -w[1])
+            yield (f"Where {LABELS[skae_name]} loses most to IForest (AUC gap > 0.05): "
+                   + (", ".join(f"{t} ({gap:.2f})" for t, gap in worse) or "nowhere") + ".")
 
 
 if __name__ == "__main__":
