@@ -4,6 +4,7 @@ from ._autoencoder import AutoencoderTransformer
 from ._imputer import AutoencoderImputer
 from ._interpolate import interpolate
 from ._net import TrainingDivergedError
+from ._outliers import OutlierDetector
 from ._persistence import load, save
 from ._scoring import make_reconstruction_scorer
 from ._vae import VAETransformer
@@ -12,6 +13,7 @@ from ._version import __version__
 __all__ = [
     "AutoencoderImputer",
     "AutoencoderTransformer",
+    "OutlierDetector",
     "TrainingDivergedError",
     "VAETransformer",
     "interpolate",

@@ -18,8 +18,11 @@ One ``.safetensors`` file. Its tensors are
 Its string metadata holds two entries: ``"skae"``, a canonical JSON document
 (format marker and version, skae version, class name, ``get_params()``, the
 fitted attributes, the non-tensor part of the optimizer state and the skorch
-history), and ``"skae_sha256"``, a SHA-256 digest over that JSON and every
-tensor (name, dtype, shape and bytes, in sorted name order), checked on load.
+history; for a meta-estimator such as :class:`~skae.OutlierDetector`, a
+``"wrapper"`` entry with its class, parameters and fitted attributes, the
+rest describing its fitted ``estimator_``), and ``"skae_sha256"``, a SHA-256
+digest over that JSON and every tensor (name, dtype, shape and bytes, in
+sorted name order), checked on load.
 """
 
 import hashlib
@@ -35,6 +38,7 @@ import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
+from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
@@ -47,8 +51,9 @@ __all__ = ["load", "save"]
 
 FORMAT = "skae"
 #: Version of the file layout; :func:`load` refuses files with a newer one.
-#: 2 added the description of a table's columns (``"table"``).
-FORMAT_VERSION = 2
+#: 2 added the description of a table's columns (``"table"``); 3 added
+#: meta-estimators (``"wrapper"``).
+FORMAT_VERSION = 3
 
 _META_KEY = "skae"
 _DIGEST_KEY = "skae_sha256"
@@ -70,8 +75,19 @@ _FITTED = (
 )
 
 
+# Meta-estimators around one of them, and their fitted attributes (plain data).
+_WRAPPER_NAMES = ("OutlierDetector",)
+_WRAPPER_FITTED = ("offset_", "max_samples_", "n_features_in_", "feature_names_in_")
+
+
 def _classes():
     return {"AutoencoderTransformer": AutoencoderTransformer, "VAETransformer": VAETransformer}
+
+
+def _wrapper_classes():
+    from ._outliers import OutlierDetector
+
+    return {"OutlierDetector": OutlierDetector}
 
 
 # ---------------------------------------------------------------- encoding
@@ -154,9 +170,11 @@ def _major(version):
 # -------------------------------------------------------------- parameters
 
 
-def _encode_params(estimator):
+def _encode_params(estimator, skip=()):
     params = {}
     for name, value in estimator.get_params(deep=False).items():
+        if name in skip:
+            continue
         if name == "callbacks" and value:
             names = [cb[0] if isinstance(cb, tuple) else type(cb).__name__ for cb in value]
             warnings.warn(
@@ -287,11 +305,23 @@ def save(estimator, path):
     >>> twin.n_iter_
     3
     """
+    wrapper = None
     name = type(estimator).__name__
+    if name in _WRAPPER_NAMES and _wrapper_classes()[name] is type(estimator):
+        check_is_fitted(estimator)
+        wrapper = {
+            "class": name,
+            "params": _encode_params(estimator, skip=("estimator",)),
+            "estimator_param": estimator.estimator is not None,
+            "fitted": {attr: _encode(getattr(estimator, attr), None, attr)
+                       for attr in _WRAPPER_FITTED if hasattr(estimator, attr)},
+        }
+        estimator = estimator.estimator_
+        name = type(estimator).__name__
     if name not in _CLASS_NAMES or _classes()[name] is not type(estimator):
         raise TypeError(
-            f"save() stores AutoencoderTransformer and VAETransformer estimators, got "
-            f"{type(estimator).__module__}.{type(estimator).__qualname__}."
+            f"save() stores AutoencoderTransformer, VAETransformer and OutlierDetector "
+            f"estimators, got {type(estimator).__module__}.{type(estimator).__qualname__}."
         )
     check_is_fitted(estimator)
     net = estimator.net_
@@ -312,6 +342,8 @@ def save(estimator, path):
         "history": _encode(net.history.to_list(), None, "history"),
         "table": _encode(estimator._table, None, "table"),
     }
+    if wrapper is not None:
+        meta["wrapper"] = wrapper
     tensors = _cpu_tensors(tensors)
     meta_json = _canonical_json(meta)
     metadata = {_META_KEY: meta_json, _DIGEST_KEY: _digest(meta_json, tensors)}
@@ -382,6 +414,14 @@ def _read(path):
         raise ValueError(
             f"{os.fspath(path)!r} holds an estimator of class {meta.get('class')!r}; "
             f"load() builds only {', '.join(_CLASS_NAMES)}."
+        )
+    wrapper = meta.get("wrapper")
+    if wrapper is not None and (not isinstance(wrapper, dict)
+                                or wrapper.get("class") not in _WRAPPER_NAMES):
+        raise ValueError(
+            f"{os.fspath(path)!r} holds a meta-estimator of class "
+            f"{wrapper.get('class') if isinstance(wrapper, dict) else wrapper!r}; load() "
+            f"builds only {', '.join(_WRAPPER_NAMES)}."
         )
     return meta, tensors
 
@@ -512,4 +552,24 @@ def load(path, *, device=None):
     estimator.net_ = net
     for attr, value in fitted.items():
         setattr(estimator, attr, value)
+    if meta.get("wrapper") is not None:
+        return _load_wrapper(meta["wrapper"], estimator, path)
     return estimator
+
+
+def _load_wrapper(data, estimator, path):
+    """The meta-estimator ``data`` describes, around the loaded ``estimator``."""
+    cls = _wrapper_classes()[data["class"]]
+    try:
+        params = _decode_params(data["params"], cls)
+        fitted = {k: _decode(v) for k, v in data["fitted"].items() if k in _WRAPPER_FITTED}
+        wrapper = cls(estimator=clone(estimator) if data["estimator_param"] else None,
+                      **params)
+        wrapper._validate_params()
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{os.fspath(path)!r} has incomplete skae metadata ({exc!r}).") \
+            from None
+    wrapper.estimator_ = estimator
+    for attr, value in fitted.items():
+        setattr(wrapper, attr, value)
+    return wrapper

@@ -35,6 +35,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._interpolate import interpolate
 
 __all__ = [
+    "plot_explanation",
     "plot_interpolation",
     "plot_latent_grid",
     "plot_latent_space",
@@ -635,4 +636,77 @@ def plot_interpolation(est, x_a, x_b, n_steps=8, image_shape=None, method="linea
         ax.set_yticks([])
         ax.set_xlabel("t")
     ax.set_title(f"{method.capitalize()} interpolation")
+    return ax
+
+
+def plot_explanation(detector, X, n=5, max_features=10, ax=None, **barh_kwargs):
+    """Bar chart of each column's share of the anomaly of a few rows.
+
+    Draws :meth:`skae.OutlierDetector.explain` for the first ``n`` rows of
+    ``X`` (pass the rows of interest, e.g. the most anomalous): one group of
+    horizontal bars per column, one bar per row, for the ``max_features``
+    columns with the largest share in any of these rows.
+
+    Parameters
+    ----------
+    detector : OutlierDetector
+        A fitted detector.
+    X : {array-like, DataFrame} of shape (n_samples, n_features)
+        Rows to explain, in the format ``detector`` was fitted on.
+    n : int, default=5
+        How many rows (the first ones) to draw.
+    max_features : int, default=10
+        How many columns to show, the largest shares first.
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; a new figure is created if None.
+    **barh_kwargs
+        Passed to :meth:`matplotlib.axes.Axes.barh`.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The Axes with one bar container per row, labelled ``row <i>`` (its
+        position in ``X``) and its ``decision_function`` for the legend.
+
+    See Also
+    --------
+    skae.OutlierDetector.explain : The shares drawn here.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skae import AutoencoderTransformer, OutlierDetector
+    >>> from skae.plotting import plot_explanation
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.randn(200, 2) @ rng.randn(2, 5)
+    >>> detector = OutlierDetector(AutoencoderTransformer(2, max_iter=5), random_state=0)
+    >>> detector = detector.fit(X)
+    >>> ax = plot_explanation(detector, X[:3])
+    >>> len(ax.containers)
+    3
+    """
+    check_is_fitted(detector, "offset_")
+    if not (isinstance(n, Integral) and n >= 1):
+        raise ValueError(f"n must be a positive integer, got {n!r}.")
+    if not (isinstance(max_features, Integral) and max_features >= 1):
+        raise ValueError(f"max_features must be a positive integer, got {max_features!r}.")
+    rows = _rows(X, n)
+    shares = detector.explain(rows)
+    decision = detector.decision_function(rows)
+    names = getattr(detector, "feature_names_in_", None)
+    if names is None:
+        names = np.array([f"x{j}" for j in range(shares.shape[1])])
+    order = np.argsort(-shares.max(axis=0), kind="stable")[:max_features][::-1]
+    ax = _new_axes(ax, figsize=(7, 1 + 0.35 * len(order) * max(1, len(rows) / 2)))
+    height = 0.8 / len(rows)
+    positions = np.arange(len(order))
+    for i in range(len(rows)):
+        offset = (i - (len(rows) - 1) / 2) * height
+        ax.barh(positions - offset, shares[i, order], height=height,
+                label=f"row {i} (decision {decision[i]:.3g})", **barh_kwargs)
+    ax.set_yticks(positions, [str(names[j]) for j in order])
+    ax.set_xlabel("share of the anomaly score")
+    ax.set_xlim(0, 1)
+    ax.set_title("Which columns make each row anomalous")
+    ax.legend(loc="lower right")
     return ax

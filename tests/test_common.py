@@ -10,7 +10,7 @@ fixes the number of features, and the checks fit data of many widths
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skae import AutoencoderImputer, AutoencoderTransformer, VAETransformer
+from skae import AutoencoderImputer, AutoencoderTransformer, OutlierDetector, VAETransformer
 
 FAST = dict(hidden_layer_sizes=(8,), max_iter=3, batch_size=16)
 
@@ -22,6 +22,10 @@ ESTIMATORS = [
     VAETransformer(batch_norm=True, kl_warmup=2, early_stopping=True, **FAST),
     AutoencoderTransformer(tied_weights=True, noise="masking", sparsity=0.1, **FAST),
     AutoencoderImputer(AutoencoderTransformer(**FAST), add_indicator=True),
+    # One detector, tiny: the checks fit it dozens of times (the 'auto' threshold
+    # and a VAE inside are covered in tests/test_outliers.py).
+    OutlierDetector(AutoencoderTransformer(2, hidden_layer_sizes=(4,), max_iter=2, batch_size=16),
+                    contamination=0.1),
 ]
 
 

@@ -277,7 +277,7 @@ class MyAdam(torch.optim.Adam):
 
 
 @pytest.mark.parametrize("make_est, exc, match", [
-    (lambda X: object(), TypeError, "AutoencoderTransformer and VAETransformer"),
+    (lambda X: object(), TypeError, "AutoencoderTransformer, VAETransformer and OutlierDetector"),
     (lambda X: MyAutoencoder(**FAST).fit(X), TypeError, "MyAutoencoder"),
     (lambda X: AutoencoderTransformer(optimizer=MyAdam, **FAST).fit(X), TypeError,
      "only optimizer names and classes of torch.optim"),
@@ -308,7 +308,7 @@ def test_file_is_safetensors_with_json_metadata(X, tmp_path):
         names = set(f.keys())
     meta = json.loads(metadata["skae"])
     assert meta["format"] == "skae"
-    assert meta["format_version"] == skae._persistence.FORMAT_VERSION == 2
+    assert meta["format_version"] == skae._persistence.FORMAT_VERSION == 3
     assert meta["table"] is None  # plain numbers: no column descriptions
     assert meta["skae_version"] == skae.__version__
     assert meta["class"] == "VAETransformer"
@@ -428,10 +428,10 @@ def test_rejects_renamed_or_removed_tensors(saved):
 
 def test_rejects_a_newer_format_version(X, tmp_path, monkeypatch):
     path = tmp_path / "future.safetensors"
-    monkeypatch.setattr(skae._persistence, "FORMAT_VERSION", 3)
+    monkeypatch.setattr(skae._persistence, "FORMAT_VERSION", 4)
     save(make("dense").fit(X), path)
     monkeypatch.undo()
-    with pytest.raises(ValueError, match="format version 3.*reads versions 1 to 2.*Upgrade"):
+    with pytest.raises(ValueError, match="format version 4.*reads versions 1 to 3.*Upgrade"):
         load(path)
 
 

@@ -1,0 +1,218 @@
+"""OutlierDetector: thresholds, sign conventions, inputs, explanations, persistence."""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+
+from skae import AutoencoderTransformer, OutlierDetector, VAETransformer, load, save
+
+SMALL = {"hidden_layer_sizes": (16,), "max_iter": 20, "batch_size": 32, "tol": 0}
+
+
+def structured(n=300, d=6, seed=0):
+    """Rows near a 2-D subspace of ``d`` standardised columns."""
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, 2) @ rng.randn(2, d) + 0.1 * rng.randn(n, d)
+    return (X - X.mean(axis=0)) / X.std(axis=0)
+
+
+def with_outliers(seed=0, n_bad=10, column=3):
+    X = structured(seed=seed)
+    X[:n_bad, column] += 10
+    return X
+
+
+@pytest.fixture(scope="module")
+def detector():
+    """A detector fitted on data whose first 10 rows are off in column 3."""
+    return OutlierDetector(AutoencoderTransformer(2, **SMALL), random_state=0).fit(
+        with_outliers())
+
+
+@pytest.mark.parametrize("contamination", [0.05, 0.1, 0.25])
+def test_contamination_is_the_share_of_training_rows_flagged(contamination):
+    X = with_outliers()
+    est = OutlierDetector(AutoencoderTransformer(2, **SMALL), contamination=contamination,
+                          random_state=0)
+    labels = est.fit_predict(X)
+    assert np.mean(labels == -1) == pytest.approx(contamination, abs=1 / len(X))
+
+
+def test_auto_threshold_rarely_flags_clean_rows():
+    """'auto' (modified z-score > 3.5) flags few rows of clean data, seen or new."""
+    X = structured(n=2300)
+    est = OutlierDetector(AutoencoderTransformer(2, **SMALL), random_state=0).fit(X[:300])
+    assert np.mean(est.predict(X[:300]) == -1) < 0.05
+    assert np.mean(est.predict(X[300:]) == -1) < 0.05
+
+
+def test_auto_threshold_flags_the_planted_outliers(detector):
+    X = with_outliers()
+    labels = detector.predict(X)
+    assert np.mean(labels[:10] == -1) >= 0.6
+    assert np.mean(labels[10:] == -1) < 0.1
+    truth = np.r_[np.ones(10), np.zeros(len(X) - 10)]
+    assert roc_auc_score(truth, -detector.score_samples(X)) > 0.85
+
+
+def test_sign_conventions(detector):
+    X = with_outliers()
+    scores = detector.score_samples(X)
+    decision = detector.decision_function(X)
+    assert_allclose(decision, scores - detector.offset_)
+    assert_array_equal(decision < 0, detector.predict(X) == -1)
+    assert scores[:10].mean() < np.median(scores[10:])  # normal rows score higher
+    assert_array_equal(detector.score_samples(X), detector.estimator_.score_samples(X))
+
+
+def test_estimator_is_cloned_not_mutated():
+    inner = AutoencoderTransformer(2, **SMALL)
+    est = OutlierDetector(inner, random_state=0).fit(structured())
+    assert est.estimator_ is not inner
+    assert not hasattr(inner, "net_")
+    assert est.estimator_.random_state == 0
+
+
+def test_default_estimator():
+    est = OutlierDetector(random_state=0).fit(structured(n=80, d=7))
+    assert isinstance(est.estimator_, AutoencoderTransformer)
+    assert est.estimator_.n_components == 4
+    assert est.max_samples_ == 80
+
+
+def test_max_samples_fits_on_a_subsample_and_scores_all():
+    X = with_outliers()
+    est = OutlierDetector(AutoencoderTransformer(2, **SMALL), max_samples=100,
+                          contamination=0.1, random_state=0).fit(X)
+    assert est.max_samples_ == 100
+    assert est.estimator_.net_.history[-1]["batches"] and est.score_samples(X).shape == (300,)
+    assert np.mean(est.predict(X) == -1) == pytest.approx(0.1, abs=1 / 300)
+    assert OutlierDetector(max_samples=0.5)._n_fit_rows(300) == 150
+
+
+def test_vae_inside():
+    est = OutlierDetector(VAETransformer(2, **SMALL), contamination=0.05,
+                          random_state=0).fit(with_outliers())
+    scores = est.score_samples(with_outliers())
+    assert scores[:10].mean() < scores[10:].mean()
+
+
+def test_explain_points_at_the_injected_column(detector):
+    X = structured(seed=5)[:20]
+    columns = np.arange(20) % X.shape[1]
+    X[np.arange(20), columns] += 8
+    shares = detector.explain(X)
+    assert shares.shape == (20, 6)
+    assert (shares >= 0).all()
+    assert_allclose(shares.sum(axis=1), 1)
+    assert np.mean(shares.argmax(axis=1) == columns) >= 0.9
+
+
+def test_explain_on_tables_with_gaps_and_sparse_input():
+    rng = np.random.RandomState(0)
+    t = rng.randn(200)
+    frame = pd.DataFrame({
+        "x": t + 0.1 * rng.randn(200),
+        "y": -t + 0.1 * rng.randn(200),
+        "flag": t > 0,
+        "color": pd.Categorical(np.where(t > 0, "red", "blue")),
+    })
+    frame.loc[::17, "x"] = np.nan
+    est = OutlierDetector(AutoencoderTransformer(2, **SMALL), contamination=0.05,
+                          random_state=0).fit(frame)
+    assert est.feature_names_in_.tolist() == ["x", "y", "flag", "color"]
+    odd = frame.iloc[:3].copy()
+    odd["y"] = odd["x"].fillna(0) + 5  # y should be close to -x
+    shares = est.explain(odd)
+    assert shares.shape == (3, 4)
+    assert est.predict(frame).shape == (200,)
+    assert (est.score_samples(odd) < np.median(est.score_samples(frame))).all()
+
+    X = sp.random(100, 8, density=0.3, format="csr", random_state=0)
+    sparse = OutlierDetector(AutoencoderTransformer(2, **SMALL), random_state=0).fit(X)
+    assert_allclose(sparse.score_samples(X), sparse.score_samples(X.toarray()), rtol=1e-6)
+    assert sparse.explain(X[:3]).shape == (3, 8)
+
+
+def test_nan_in_numeric_arrays():
+    X = with_outliers()
+    X_gaps = X.copy()
+    X_gaps[::7, 1] = np.nan
+    est = OutlierDetector(AutoencoderTransformer(2, **SMALL), random_state=0).fit(X_gaps)
+    assert np.isfinite(est.score_samples(X_gaps)).all()
+    fitted_clean = OutlierDetector(AutoencoderTransformer(2, **SMALL), random_state=0).fit(X)
+    assert np.isfinite(fitted_clean.score_samples(X_gaps)).all()
+
+
+def test_clone_and_pickle(detector):
+    params = clone(detector).get_params()
+    assert params["contamination"] == "auto" and params["random_state"] == 0
+    twin = pickle.loads(pickle.dumps(detector))
+    X = with_outliers()
+    assert_array_equal(twin.predict(X), detector.predict(X))
+    assert_array_equal(twin.score_samples(X), detector.score_samples(X))
+
+
+def test_save_and_load(detector, tmp_path):
+    path = tmp_path / "detector.safetensors"
+    save(detector, path)
+    twin = load(path)
+    assert isinstance(twin, OutlierDetector)
+    assert twin.get_params()["contamination"] == detector.contamination
+    assert twin.offset_ == detector.offset_
+    X = with_outliers()
+    assert_array_equal(twin.score_samples(X), detector.score_samples(X))
+    assert_array_equal(twin.predict(X), detector.predict(X))
+    assert_array_equal(twin.explain(X[:3]), detector.explain(X[:3]))
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"contamination": 0.6}, "contamination"),
+    ({"contamination": 0.0}, "contamination"),
+    ({"contamination": "high"}, "contamination"),
+    ({"max_samples": 0}, "max_samples"),
+    ({"estimator": "pca"}, "estimator"),
+])
+def test_bad_parameters(params, match):
+    with pytest.raises(ValueError, match=match):
+        OutlierDetector(**params).fit(structured())
+
+
+def test_bad_input(detector):
+    with pytest.raises(ValueError, match="6 features"):
+        detector.predict(np.zeros((3, 5)))
+    with pytest.raises(ValueError, match="infinity|Input X contains infinity"):
+        OutlierDetector().fit(np.full((10, 3), np.inf))
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        OutlierDetector().explain(structured())
+
+
+def test_plot_explanation(detector):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from skae.plotting import plot_explanation
+
+    X = with_outliers()[:3]
+    ax = plot_explanation(detector, X, max_features=4)
+    assert len(ax.containers) == 3
+    assert len(ax.get_yticklabels()) == 4
+    shares = detector.explain(X)
+    top = shares.max(axis=0).argmax()
+    assert ax.get_yticklabels()[-1].get_text() == f"x{top}"
+    _, given = plt.subplots()
+    assert plot_explanation(detector, X[0], ax=given) is given
+    with pytest.raises(ValueError, match="n must be"):
+        plot_explanation(detector, X, n=0)
+    plt.close("all")
