@@ -163,15 +163,17 @@ def detectors(X):
 
 def assert_detected(got, det, method, X):
     """Scores within 1e-5 of their scale; labels equal but where the decision is
-    within that of 0, on a 1-D output of skae's dtype."""
+    within that of 0, on a 1-D output of skae's dtype. Returns skae's."""
     scores = det.score_samples(X)
-    want, tol = getattr(det, method)(X), 1e-5 * np.nanmax(np.abs(scores))
+    want = scores if method == "score_samples" else getattr(det, method)(X)
+    tol = 1e-5 * np.nanmax(np.abs(scores))
     assert got.dtype == want.dtype and got.shape == want.shape
     if method != "predict":
         assert_allclose(got, want, rtol=1e-5, atol=tol)
-        return
+        return want
     sure = np.abs(scores - det.offset_) > tol
     assert_array_equal(got[sure], want[sure])
+    return want
 
 
 @pytest.mark.parametrize("method", DETECTOR_METHODS)
@@ -181,8 +183,9 @@ def test_a_detector_is_served_as_skae_serves_it(detectors, X_big, kind, method):
     model = skae_onnx.to_onnx(det, X_big[:1], method)
     assert [o.name for o in model.graph.output] == [method]
     for n in BATCH_SIZES:  # X_big's rows with NaN: filled with the training means
-        assert_detected(run(model, X_big[:n])[0], det, method, X_big[:n])
-    assert (det.predict(X_big) == -1).any() and (det.predict(X_big) == 1).any()
+        want = assert_detected(run(model, X_big[:n])[0], det, method, X_big[:n])
+    if method == "predict":
+        assert set(want) == {-1, 1}
 
 
 def test_a_detector_fitted_with_missing_values_is_served_with_them():
