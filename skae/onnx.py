@@ -1,16 +1,20 @@
 """Serving with ONNX: fitted skae estimators, alone or inside pipelines.
 
 Importing this module registers skl2onnx converters for
-:class:`~skae.AutoencoderTransformer` and :class:`~skae.VAETransformer`, so
-that ``skl2onnx.to_onnx(pipeline, X[:1].astype(np.float32))`` converts any
+:class:`~skae.AutoencoderTransformer`, :class:`~skae.VAETransformer` and
+:class:`~skae.OutlierDetector`, so that
+``skl2onnx.to_onnx(pipeline, X[:1].astype(np.float32))`` converts any
 :class:`~sklearn.pipeline.Pipeline` or
-:class:`~sklearn.compose.ColumnTransformer` that contains them. Their part of
-the graph is the fitted torch module exported by ``torch.onnx.export`` (its
-TorchScript exporter) with a dynamic batch axis, spliced in with skl2onnx's
-``add_onnx_graph``, in the target opset. :func:`to_onnx` exports one method
-of one fitted estimator. Importing it also registers, with torch's exporter,
-an ONNX definition of ``aten::huber_loss`` (which the exporter lacks), used
-by the scores of ``loss='huber'`` models.
+:class:`~sklearn.compose.ColumnTransformer` that contains them (a detector,
+last in a pipeline, gives skl2onnx's outlier outputs ``label`` and
+``scores``, as :class:`~sklearn.ensemble.IsolationForest` does). Their
+part of the graph is the fitted torch module exported by
+``torch.onnx.export`` (its TorchScript exporter) with a dynamic batch axis,
+spliced in with skl2onnx's ``add_onnx_graph``, in the target opset.
+:func:`to_onnx` exports one method of one fitted estimator or outlier
+detector. Importing it also registers, with torch's exporter, an ONNX
+definition of ``aten::huber_loss`` (which the exporter lacks), used by the
+scores of ``loss='huber'`` models.
 
 Needs the ``onnx`` extra: ``pip install 'skae[onnx]'`` (skl2onnx, onnx, and
 onnxruntime to run the graphs).
@@ -31,7 +35,7 @@ try:
     import onnx
     from onnx import version_converter
     from skl2onnx import get_latest_tested_opset_version, update_registered_converter
-    from skl2onnx.common.data_types import FloatTensorType
+    from skl2onnx.common.data_types import FloatTensorType, Int64TensorType
     from skl2onnx.common.utils import check_input_and_output_numbers
     from skl2onnx.helpers.integration import add_onnx_graph
 except ImportError as exc:  # pragma: no cover - exercised without the extra
@@ -41,6 +45,7 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
     ) from exc
 
 from ._autoencoder import AutoencoderTransformer
+from ._outliers import OutlierDetector
 from ._vae import VAETransformer
 from ._version import __version__
 
@@ -82,21 +87,62 @@ def _decode_numeric_table(m, z):
     return m.decoder(z)
 
 
-# Adding a method is one entry here. An outlier detector's decision_function
-# is score_samples of its estimator_ minus its offset_, and predict that
-# difference's sign: ``_Method("rows", lambda det: <its estimator_'s
-# _score_fn, shifted>)``, with :func:`_export` reading the module from
-# ``estimator_``.
+def _shifted(detector):
+    """``decision_function``: the model's score minus the detector's ``offset_``."""
+    score = detector.estimator_._score_fn()
+    offset = torch.tensor(detector.offset_, dtype=torch.float32)
+    return lambda m, x: score(m, x) - offset
+
+
+def _sign(decision):
+    """``predict`` from ``decision_function``: int64 -1 where negative, else +1, as skae."""
+    return 1 - 2 * (decision < 0).to(torch.int64)
+
+
+def _predict(detector):
+    decision = _shifted(detector)
+    return lambda m, x: _sign(decision(m, x))
+
+
+def _label_and_scores(detector):
+    """skl2onnx's outputs for outlier detectors (as IsolationForest's): labels and
+    ``decision_function``, each of shape [N, 1]."""
+    decision = _shifted(detector)
+
+    def fn(m, x):
+        scores = decision(m, x).unsqueeze(1)
+        return _sign(scores), scores
+    return fn
+
+
+# Adding a method is one entry here.
 _METHODS = {
     "transform": _Method("rows", lambda est: _encode),
     "inverse_transform": _Method("codes", lambda est: _decode if est._table is None
                                  else _decode_numeric_table),
     "score_samples": _Method("rows", lambda est: est._score_fn()),
 }
+# An outlier detector's methods: its estimator_'s score, shifted, and its sign.
+_DETECTOR_METHODS = {
+    "score_samples": _Method("rows", lambda det: det.estimator_._score_fn()),
+    "decision_function": _Method("rows", _shifted),
+    "predict": _Method("rows", _predict),
+}
+# A detector in a pipeline converted by skl2onnx: its outlier outputs.
+_LABEL_AND_SCORES = _Method("rows", _label_and_scores)
+
+
+def _model(estimator):
+    """The skae estimator whose module the graph runs."""
+    return estimator.estimator_ if isinstance(estimator, OutlierDetector) else estimator
+
+
+def _methods(estimator):
+    return _DETECTOR_METHODS if isinstance(estimator, OutlierDetector) else _METHODS
 
 
 def to_onnx(estimator, X, method="transform", *, target_opset=None):
-    """Export one method of a fitted skae estimator as an ONNX model.
+    """Export one method of a fitted skae estimator or outlier detector as an ONNX model.
 
     The graph computes in float32, as skae does for float32 input, on any
     number of rows (a dynamic batch axis). Its input is named ``"X"`` and
@@ -107,14 +153,19 @@ def to_onnx(estimator, X, method="transform", *, target_opset=None):
 
     Parameters
     ----------
-    estimator : AutoencoderTransformer or VAETransformer
+    estimator : AutoencoderTransformer, VAETransformer or OutlierDetector
         A fitted estimator, on numeric data (arrays, sparse matrices, or
-        DataFrames of numbers with or without missing values).
+        DataFrames of numbers with or without missing values), or a fitted
+        detector whose ``estimator_`` is one.
     X : array-like of shape (n_samples, n_features)
         A float32 sample of the method's input (rows, or codes for
         ``inverse_transform``): it fixes the input's type and width.
-    method : {'transform', 'inverse_transform', 'score_samples'}, default='transform'
-        The method the graph computes.
+    method : str, default='transform'
+        The method the graph computes: ``'transform'``,
+        ``'inverse_transform'`` or ``'score_samples'`` of an estimator;
+        ``'score_samples'``, ``'decision_function'`` or ``'predict'`` of a
+        detector (``predict``'s output is int64, -1 for outliers and +1 for
+        inliers, as skae's).
     target_opset : int, optional
         The ONNX opset of the graph; skl2onnx's latest tested opset by
         default.
@@ -133,7 +184,8 @@ def to_onnx(estimator, X, method="transform", *, target_opset=None):
         For a method that cannot be exported, a model fitted on a table
         with boolean or categorical columns, or ``X`` of the wrong width.
     TypeError
-        For an estimator skae does not export or ``X`` not in float32.
+        For an estimator skae does not export (a detector's ``estimator_``
+        included) or ``X`` not in float32.
 
     See Also
     --------
@@ -150,9 +202,11 @@ def to_onnx(estimator, X, method="transform", *, target_opset=None):
     infinities or NaN.
 
     Each exportable method is the function that skae's inference applies
-    to a batch; a method built on them (an outlier detector's
-    ``decision_function``, ``score_samples`` minus an offset, and
-    ``predict``, its sign) is one more entry in the table of methods.
+    to a batch. A detector's graph is its ``estimator_``'s score graph,
+    minus ``offset_`` (a float32 constant) for ``decision_function``, and
+    that difference's sign for ``predict``: a row whose
+    ``decision_function`` is within float32 rounding of 0 may be labelled
+    differently by skae and by the graph.
 
     The TorchScript exporter writes at most opset 20; a higher
     ``target_opset`` is reached with ``onnx.version_converter``.
@@ -170,6 +224,15 @@ def to_onnx(estimator, X, method="transform", *, target_opset=None):
     >>> scores = session.run(None, {"X": X})[0]
     >>> np.allclose(scores, ae.score_samples(X), rtol=1e-5)
     True
+
+    An outlier detector's labels:
+
+    >>> from skae import OutlierDetector
+    >>> detector = OutlierDetector(ae, contamination=0.1, random_state=0).fit(X)
+    >>> session = ort.InferenceSession(to_onnx(detector, X[:1], "predict").SerializeToString())
+    >>> labels = session.run(None, {"X": X})[0]
+    >>> labels.dtype, bool((labels == detector.predict(X)).all())
+    (dtype('int64'), True)
     """
     _check_exportable(estimator, method)
     X = check_array(X, dtype=None, ensure_all_finite="allow-nan", input_name="X")
@@ -179,19 +242,37 @@ def to_onnx(estimator, X, method="transform", *, target_opset=None):
             "X.astype(np.float32)."
         )
     _check_width(estimator, method, X.shape[1])
+    spec = _methods(estimator)[method]
     opset = get_latest_tested_opset_version() if target_opset is None else target_opset
-    model = _export(estimator, method, opset)
+    model = _export(estimator, spec, [method], opset)
     model.producer_name, model.producer_version = "skae", __version__
     return model
 
 
 def _check_exportable(estimator, method):
     """Raise unless ``method`` of ``estimator`` exports faithfully."""
+    if isinstance(estimator, OutlierDetector):
+        check_is_fitted(estimator)
+        if method not in _DETECTOR_METHODS:
+            raise ValueError(
+                f"method={method!r} of an OutlierDetector cannot be exported; exportable: "
+                f"{sorted(_DETECTOR_METHODS)}. To export its model's transform or "
+                "inverse_transform, pass its estimator_: to_onnx(detector.estimator_, X, "
+                f"{method!r})."
+            )
+        _check_model(estimator.estimator_, "score_samples", within=" (the detector's estimator_)")
+        return
+    _check_model(estimator, method)
+
+
+def _check_model(estimator, method, within=""):
+    """Raise unless ``method`` of the skae ``estimator`` exports faithfully."""
     if not isinstance(estimator, (AutoencoderTransformer, VAETransformer)):
         raise TypeError(
-            "skae.onnx exports AutoencoderTransformer and VAETransformer; got "
-            f"{type(estimator).__name__}. skl2onnx.to_onnx converts the scikit-learn "
-            "estimators it has converters for, and pipelines holding skae's."
+            "skae.onnx exports AutoencoderTransformer and VAETransformer, and "
+            f"OutlierDetectors of them; got {type(estimator).__name__}{within}. "
+            "skl2onnx.to_onnx converts the scikit-learn estimators it has converters for, "
+            "and pipelines holding skae's."
         )
     check_is_fitted(estimator)
     if method not in _METHODS:
@@ -222,13 +303,18 @@ def _check_exportable(estimator, method):
 
 
 def _check_width(estimator, method, width):
-    expected = estimator.n_components_ if _METHODS[method].reads == "codes" \
-        else estimator.n_features_in_
+    expected = _width(estimator, _methods(estimator)[method])
     if width is not None and width != expected:
         raise ValueError(
             f"{method} of this {type(estimator).__name__} takes {expected} columns; the "
             f"input has {width}."
         )
+
+
+def _width(estimator, spec):
+    """The number of columns ``spec`` reads."""
+    return _model(estimator).n_components_ if spec.reads == "codes" \
+        else estimator.n_features_in_
 
 
 class _Served(torch.nn.Module):
@@ -272,13 +358,13 @@ def _huber_loss(g, x, target, reduction, delta):
 torch.onnx.register_custom_op_symbolic("aten::huber_loss", _huber_loss, 9)
 
 
-def _export(estimator, method, opset):
-    """``method`` of the fitted ``estimator`` as an ONNX model of opset ``opset``."""
-    spec = _METHODS[method]
-    module = copy.deepcopy(estimator.net_.module_).to("cpu", torch.float32).eval()
-    served = _Served(module, spec.fn(estimator), spec.reads, estimator._table)
-    width = estimator.n_components_ if spec.reads == "codes" else estimator.n_features_in_
-    example = torch.zeros(2, width)
+def _export(estimator, spec, outputs, opset):
+    """The method ``spec`` of the fitted ``estimator`` as an ONNX model of opset
+    ``opset``, its outputs named ``outputs``."""
+    model = _model(estimator)
+    module = copy.deepcopy(model.net_.module_).to("cpu", torch.float32).eval()
+    served = _Served(module, spec.fn(estimator), spec.reads, model._table)
+    example = torch.zeros(2, _width(estimator, spec))
     if spec.reads == "rows":
         # A missing value in the example: code that takes a shortcut for rows
         # without gaps (reconstruction_error) is traced on its general path.
@@ -290,10 +376,15 @@ def _export(estimator, method, opset):
         torch.onnx.export(
             served, (example,), buffer, dynamo=False,
             opset_version=min(opset, _TORCH_MAX_OPSET),
-            input_names=["X"], output_names=[method],
-            dynamic_axes={"X": {0: "n_samples"}, method: {0: "n_samples"}},
+            input_names=["X"], output_names=outputs,
+            dynamic_axes={name: {0: "n_samples"} for name in ["X", *outputs]},
         )
     model = onnx.load_from_string(buffer.getvalue())
+    for node in model.graph.node:
+        # Omitted trailing optional inputs (a clamp's max: Clip(x, min, "")),
+        # which skl2onnx's add_onnx_graph cannot rename.
+        while node.input and not node.input[-1]:
+            node.input.pop()
     if opset > _TORCH_MAX_OPSET:
         model = version_converter.convert_version(model, opset)
     return model
@@ -302,9 +393,12 @@ def _export(estimator, method, opset):
 # ------------------------------------------------------------- skl2onnx
 
 def _calculate_output_shapes(operator):
-    """skl2onnx shape calculator: float32 rows ``[N, n_features]`` to codes ``[N, k]``."""
+    """skl2onnx shape calculator: float32 rows ``[N, n_features]`` to codes ``[N, k]``,
+    or, for a detector, to labels (int64) and ``decision_function``, both ``[N, 1]``."""
     estimator = operator.raw_operator
-    _check_exportable(estimator, "transform")
+    detector = isinstance(estimator, OutlierDetector)
+    method = "decision_function" if detector else "transform"
+    _check_exportable(estimator, method)
     if len(operator.inputs) != 1:
         raise ValueError(
             f"{type(estimator).__name__} reads one float32 matrix; skl2onnx gives it "
@@ -312,7 +406,8 @@ def _calculate_output_shapes(operator):
             "with an array sample, e.g. X[:1].to_numpy(np.float32), whose columns are in the "
             "order fit saw."
         )
-    check_input_and_output_numbers(operator, input_count_range=1, output_count_range=1)
+    check_input_and_output_numbers(operator, input_count_range=1,
+                                   output_count_range=2 if detector else 1)
     variable = operator.inputs[0]
     if not isinstance(variable.type, FloatTensorType):
         raise TypeError(
@@ -323,17 +418,27 @@ def _calculate_output_shapes(operator):
     shape = variable.type.shape
     if len(shape) != 2:
         raise ValueError(f"{type(estimator).__name__} takes 2-D input; got shape {shape}.")
-    _check_width(estimator, "transform", shape[1])
-    operator.outputs[0].type = FloatTensorType(
-        [variable.get_first_dimension(), estimator.n_components_])
+    _check_width(estimator, method, shape[1])
+    n = variable.get_first_dimension()
+    if detector:
+        operator.outputs[0].type = Int64TensorType([n, 1])
+        operator.outputs[1].type = FloatTensorType([n, 1])
+    else:
+        operator.outputs[0].type = FloatTensorType([n, estimator.n_components_])
 
 
 def _convert(scope, operator, container):
-    """skl2onnx converter: splice the exported encoder into the pipeline's graph."""
-    model = _export(operator.raw_operator, "transform", container.target_opset)
+    """skl2onnx converter: splice the exported encoder, or detector, into the graph."""
+    estimator = operator.raw_operator
+    if isinstance(estimator, OutlierDetector):
+        model = _export(estimator, _LABEL_AND_SCORES, ["label", "scores"],
+                        container.target_opset)
+    else:
+        model = _export(estimator, _METHODS["transform"], ["transform"],
+                        container.target_opset)
     add_onnx_graph(scope, operator, container, model)
 
 
-for _cls in (AutoencoderTransformer, VAETransformer):
+for _cls in (AutoencoderTransformer, VAETransformer, OutlierDetector):
     update_registered_converter(_cls, f"Skae{_cls.__name__}", _calculate_output_shapes,
                                 _convert)

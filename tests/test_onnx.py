@@ -2,9 +2,11 @@
 
 onnxruntime computes what skae computes, within 1e-5 of the outputs' scale
 in float32, on any batch size, for every architecture and exportable method,
-with missing values; skl2onnx converts pipelines and column transformers
-holding skae estimators; what cannot be exported faithfully is refused with
-an error that names the problem.
+with missing values, and for outlier detectors (their labels exactly, but
+where ``decision_function`` is within rounding of 0); skl2onnx converts
+pipelines and column transformers holding skae estimators and detectors;
+what cannot be exported faithfully is refused with an error that names the
+problem.
 """
 
 import numpy as np
@@ -14,12 +16,13 @@ import scipy.sparse as sp
 from _helpers import low_rank, make_data, mixed_with_gaps, with_gaps
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.compose import ColumnTransformer
+from sklearn.decomposition import PCA
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skae import AutoencoderTransformer, VAETransformer
+from skae import AutoencoderTransformer, OutlierDetector, VAETransformer
 
 REASON = "skae.onnx needs the onnx extra: pip install 'skae[onnx]'"
 ort = pytest.importorskip("onnxruntime", reason=REASON)
@@ -141,6 +144,74 @@ def test_a_model_fitted_on_sparse_rows_is_served_dense_rows(X):
                   est.score_samples(S))
 
 
+# -------------------------------------------------------------- detectors
+
+TINY = dict(hidden_layer_sizes=(8,), max_iter=3, tol=0, random_state=0)
+DETECTORS = {
+    "ae": lambda: OutlierDetector(AutoencoderTransformer(2, **TINY), contamination=0.1,
+                                  random_state=0),
+    "vae": lambda: OutlierDetector(VAETransformer(2, **TINY), contamination=0.1,
+                                   random_state=0),
+}
+DETECTOR_METHODS = ["score_samples", "decision_function", "predict"]
+
+
+@pytest.fixture(scope="module")
+def detectors(X):
+    return {name: make().fit(X) for name, make in DETECTORS.items()}
+
+
+def assert_detected(got, det, method, X):
+    """Scores within 1e-5 of their scale; labels equal but where the decision is
+    within that of 0, on a 1-D output of skae's dtype. Returns skae's."""
+    scores = det.score_samples(X)
+    want = scores if method == "score_samples" else getattr(det, method)(X)
+    tol = 1e-5 * np.nanmax(np.abs(scores))
+    assert got.dtype == want.dtype and got.shape == want.shape
+    if method != "predict":
+        assert_allclose(got, want, rtol=1e-5, atol=tol)
+        return want
+    sure = np.abs(scores - det.offset_) > tol
+    assert_array_equal(got[sure], want[sure])
+    return want
+
+
+@pytest.mark.parametrize("method", DETECTOR_METHODS)
+@pytest.mark.parametrize("kind", DETECTORS)
+def test_a_detector_is_served_as_skae_serves_it(detectors, X_big, kind, method):
+    det = detectors[kind]
+    model = skae_onnx.to_onnx(det, X_big[:1], method)
+    assert [o.name for o in model.graph.output] == [method]
+    for n in BATCH_SIZES:  # X_big's rows with NaN: filled with the training means
+        want = assert_detected(run(model, X_big[:n])[0], det, method, X_big[:n])
+    if method == "predict":
+        assert set(want) == {-1, 1}
+
+
+def test_a_detector_fitted_with_missing_values_is_served_with_them():
+    frame = pd.DataFrame(with_gaps(low_rank()).astype(np.float32), columns=list("abcdef"))
+    det = DETECTORS["ae"]().fit(frame)
+    rows = frame.to_numpy(np.float32)
+    for method in DETECTOR_METHODS:
+        assert_detected(run(skae_onnx.to_onnx(det, rows[:1], method), rows)[0], det, method,
+                        frame)
+
+
+@pytest.mark.parametrize("kind", DETECTORS)
+def test_pipeline_ending_in_a_detector_gives_labels_and_scores(X, X_big, kind):
+    # As skl2onnx's IsolationForest: int64 labels and decision_function, [N, 1].
+    pipe = make_pipeline(StandardScaler(), DETECTORS[kind]()).fit(X)
+    model = skl2onnx.to_onnx(pipe, X[:1])
+    assert [o.name for o in model.graph.output] == ["label", "scores"]
+    rows = np.nan_to_num(X_big)  # sklearn's scaler takes no NaN
+    for n in BATCH_SIZES:
+        labels, scores = run(model, rows[:n])
+        assert labels.shape == scores.shape == (n, 1)
+        det, Z = pipe[-1], pipe[0].transform(rows[:n])
+        assert_detected(scores[:, 0], det, "decision_function", Z)
+        assert_detected(labels[:, 0], det, "predict", Z)
+
+
 # ----------------------------------------------------------------- errors
 
 def test_unfitted_model_raises(X):
@@ -194,3 +265,28 @@ def test_a_dataframe_sample_gives_an_input_per_column_which_is_refused(X, fitted
 def test_other_estimators_are_left_to_skl2onnx(X):
     with pytest.raises(TypeError, match="got StandardScaler. skl2onnx.to_onnx converts"):
         skae_onnx.to_onnx(StandardScaler().fit(X), X[:1])
+
+
+@pytest.mark.parametrize("method", ["transform", "inverse_transform", "explain"])
+def test_a_detector_exports_its_scores_only(X, detectors, method):
+    with pytest.raises(ValueError, match=rf"method='{method}' of an OutlierDetector cannot "
+                                         r"be exported.*to_onnx\(detector.estimator_"):
+        skae_onnx.to_onnx(detectors["ae"], X[:1], method)
+
+
+def test_a_detector_refuses_what_its_estimator_refuses(X, detectors):
+    with pytest.raises(NotFittedError):
+        skae_onnx.to_onnx(DETECTORS["ae"](), X[:1], "predict")
+    with pytest.raises(NotFittedError):
+        skl2onnx.to_onnx(make_pipeline(StandardScaler().fit(X), DETECTORS["vae"]()), X[:1])
+    frame = mixed_with_gaps()
+    det = DETECTORS["ae"]().fit(frame)
+    with pytest.raises(ValueError, match=r"boolean or categorical columns \(\['flag', "):
+        skae_onnx.to_onnx(det, frame[["x", "y"]].to_numpy(np.float32)[:1], "predict")
+    with pytest.raises(TypeError, match="got PCA \\(the detector's estimator_\\)"):
+        skae_onnx.to_onnx(OutlierDetector(PCA(2)).fit(X), X[:1], "score_samples")
+    with pytest.raises(TypeError, match="computes in float32.*astype"):
+        skae_onnx.to_onnx(detectors["ae"], X[:1].astype(np.float64), "predict")
+    with pytest.raises(ValueError, match="decision_function of this OutlierDetector takes "
+                                         "16 columns; the input has 15"):
+        skae_onnx.to_onnx(detectors["ae"], X[:1, :15], "decision_function")
