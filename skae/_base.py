@@ -616,6 +616,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         change without a fresh fit.
         """
         changed = self.net_.module__architecture.changes(architecture)
+        schedule = dict(self.net_.callbacks_).get("learning_rate")
+        if (schedule is not None) != (self.learning_rate == "adaptive") \
+                and self._optimizer_name != "lbfgs":
+            changed.append("learning_rate")  # the schedule is a callback of the built net
         if changed:
             raise ValueError(
                 "These parameters changed since the network was built: " + ", ".join(changed)
@@ -623,7 +627,6 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             )
         if self.batch_size != "auto":  # a changed batch_size applies, as the lr does
             self.batch_size_ = self.batch_size
-        schedule = dict(self.net_.callbacks_).get("learning_rate")
         if schedule is not None:
             schedule.min_lr = self._min_learning_rate()
         if self._optimizer_name != "lbfgs":

@@ -523,3 +523,9 @@ def test_constant_learning_rate_keeps_its_rate(Est, X):
     est = fast(Est, learning_rate_init=1e-2, tol=0.99, n_iter_no_change=30, max_iter=6).fit(X)
     assert "learning_rate" not in dict(est.net_.callbacks_)
     assert all(group["lr"] == 1e-2 for group in est.net_.optimizer_.param_groups)
+
+
+def test_a_continued_fit_refuses_a_changed_learning_rate_schedule(Est, X):
+    est = fast(Est, warm_start=True).fit(X)
+    with pytest.raises(ValueError, match="changed since the network was built: learning_rate"):
+        est.set_params(learning_rate="adaptive").fit(X)
