@@ -10,7 +10,8 @@ measures it). So skae decides, per call and per epoch, from
 
 - the work of one step: floating-point operations of a training step
   (forward and backward, about three forward passes) or of one inference
-  batch, counted by :class:`torch.utils.flop_counter.FlopCounterMode`;
+  batch: two per weight and row for dense networks, counted by
+  :class:`torch.utils.flop_counter.FlopCounterMode` for convolutional ones;
 - the CPUs this process may use: its CPU affinity and cgroup CPU quota
   (:func:`joblib.cpu_count`), and torch's own setting (lowered by
   ``torch.set_num_threads``, ``OMP_NUM_THREADS`` or joblib's workers);
