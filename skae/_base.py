@@ -969,11 +969,21 @@ def _has_missing(X):
 
 
 def _nanmin(X):
-    return X.min() if sp.issparse(X) else np.nanmin(X)
+    """The smallest number in ``X`` (NaN when every entry is missing, quietly)."""
+    if sp.issparse(X):
+        return X.min()
+    with warnings.catch_warnings():  # an all-missing X is valid input
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmin(X)
 
 
 def _nanmax(X):
-    return X.max() if sp.issparse(X) else np.nanmax(X)
+    """The largest number in ``X`` (NaN when every entry is missing, quietly)."""
+    if sp.issparse(X):
+        return X.max()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmax(X)
 
 
 def _column_means(X):
