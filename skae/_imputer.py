@@ -128,9 +128,7 @@ class AutoencoderImputer(_BaseImputer):
     def _input(self, X, reset):
         """``X`` as a DataFrame (a table) or a float array with NaN where missing."""
         X = _tabular.as_pandas(X)
-        if isinstance(X, pd.DataFrame) and not all(
-                pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)
-                for t in X.dtypes):
+        if _tabular.has_non_numeric_columns(X):
             _check_feature_names(self, X, reset=reset)
             _check_n_features(self, X, reset=reset)
             return X

@@ -141,9 +141,7 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
         input; the estimator does the rest of the validation.
         """
         X = _tabular.as_pandas(X)
-        if isinstance(X, pd.DataFrame) and not all(
-                pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t)
-                for t in X.dtypes):
+        if _tabular.has_non_numeric_columns(X):
             return validate_data(self, X, reset=reset, skip_check_array=True)
         X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=reset,
                           accept_sparse=("csr", "csc", "coo"), ensure_all_finite="allow-nan",

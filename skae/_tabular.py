@@ -29,6 +29,16 @@ def as_pandas(X):
     return X
 
 
+def has_non_numeric_columns(X):
+    """Whether ``X`` is a DataFrame with a boolean or non-numeric column.
+
+    Such a frame goes to a skae estimator as it is (it reads its columns'
+    kinds); anything else can be checked as a float array first.
+    """
+    return isinstance(X, pd.DataFrame) and not all(
+        types.is_numeric_dtype(t) and not types.is_bool_dtype(t) for t in X.dtypes)
+
+
 def categorical_mask(X, categorical_features):
     """Which columns of ``X`` are categorical, as ``HistGradientBoosting*`` decides it.
 
