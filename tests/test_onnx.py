@@ -152,6 +152,8 @@ DETECTORS = {
                                   random_state=0),
     "vae": lambda: OutlierDetector(VAETransformer(2, **TINY), contamination=0.1,
                                    random_state=0),
+    # the default model: batch norm, dropout and a huber score
+    "default": lambda: OutlierDetector(contamination=0.1, random_state=0),
 }
 DETECTOR_METHODS = ["score_samples", "decision_function", "predict"]
 

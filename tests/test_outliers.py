@@ -83,6 +83,9 @@ def test_default_estimator():
     est = OutlierDetector(random_state=0).fit(structured(n=80, d=7))
     assert isinstance(est.estimator_, AutoencoderTransformer)
     assert est.estimator_.n_components == 4
+    # robust training: huber loss and weight decay (bench_outliers_tune.md)
+    assert est.estimator_.loss == "huber" and est.estimator_.weight_decay == 1e-2
+    assert est.estimator_.dropout == 0.2 and est.estimator_.max_iter == 10
     assert est.max_samples_ == 80
 
 
