@@ -284,3 +284,18 @@ def test_conv_mnist_benchmark_smoke(tmp_path, monkeypatch):
         assert row["gain_db"] == pytest.approx(row["psnr_db"] - noisy_psnr[row["noise"]])
     table = (tmp_path / "conv_mnist.md").read_text()
     assert "| dataset | k | model |" in table and "PSNR" in table and "machine:" in table
+
+
+@pytest.mark.slow
+def test_bench_outliers(tmp_path):
+    pytest.importorskip("pyod", reason="bench_outliers compares with pyod (the bench extra)")
+    data = REPO.parent / "shared" / "data" / "adbench"
+    if not (data / "39_vertebral.npz").is_file():
+        pytest.skip(f"the ADBench tables are not at {data} (a fresh clone has none)")
+    run("bench_outliers.py", tmp_path, "--tables", "39_vertebral", "--tune",
+        "--cache", str(tmp_path / "cache.json"))
+    rows = load_results(tmp_path, "bench_outliers")
+    assert rows[0]["table"] == "vertebral" and 0 <= float(rows[0]["auc_skae_ae"]) <= 1
+    tune = load_results(tmp_path, "bench_outliers_tune")
+    assert tune[-1]["variant"].startswith("default") and len(tune) == 23
+    assert not (tmp_path / "bench_outliers_seeds.md").exists()  # needs all 31 tables
