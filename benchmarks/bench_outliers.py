@@ -409,14 +409,14 @@ def run_cell(cache, key, fn, refresh):
 
 # ------------------------------------------------------------- summarising
 
-def ranks(results, contenders):
-    """Per-table ranks by AUC (1 = best; ties share the mean rank)."""
+def ranks(results, contenders, metric="auc"):
+    """Per-table ranks by AUC (or ``metric``; 1 = best; ties share the mean rank)."""
     from scipy.stats import rankdata
 
     out = {}
     for table, res in results.items():
         if all(c in res for c in contenders):
-            values = [-res[c]["auc"] for c in contenders]
+            values = [-res[c][metric] for c in contenders]
             out[table] = dict(zip(contenders, rankdata(values)))
     return out
 
@@ -674,6 +674,7 @@ def write(args, results, infos):
         NAME, rows, columns_for(main_names, with_ap=False), notes, settings=settings,
         output_dir=args.output_dir, title="Unsupervised outlier detection on ADBench tables "
         "(bench_outliers.py)", extra_versions=extra)
+    ap_table(args, results, main_names, settings)
     skae_names = [c for c in MAIN[:2] + ABLATION if any(c in r for r in results.values())
                   and c != "vae_drop"]  # the same cells as skae VAE
     arows = attribution_rows(results, skae_names)
@@ -763,6 +764,33 @@ def write(args, results, infos):
             title="Choosing the detector's defaults (bench_outliers.py --ablation)")
     tune_rows(args, results, settings)
     return result
+
+
+def ap_table(args, results, names, settings):
+    """Average precision per table (the main table's cells), its mean and mean rank."""
+    rows = []
+    for table, res in results.items():
+        best = max(res[c]["ap"] for c in names)
+        rows.append({"table": table, **{
+            f"ap_{c}": f"**{res[c]['ap']:.3f}**" if res[c]["ap"] == best
+            else f"{res[c]['ap']:.3f}" for c in names}})
+    by_ap = ranks(results, names, metric="ap")
+    rows.append({"table": f"mean AP ({len(results)} tables)", **{
+        f"ap_{c}": f"{np.mean([r[c]['ap'] for r in results.values()]):.3f}" for c in names}})
+    rows.append({"table": f"mean rank by AP ({len(results)} tables)", **{
+        f"ap_{c}": f"{np.mean([r[c] for r in by_ap.values()]):.2f}" for c in names}})
+    order = sorted(names, key=lambda c: np.mean([r[c] for r in by_ap.values()]))
+    _common.write_results(
+        f"{NAME}_ap", rows, [("table", "table")] + [(f"ap_{c}", f"{LABELS[c]} AP")
+                                                    for c in names],
+        ["Average precision of the anomaly scores of bench_outliers.md (the same fits; best "
+         "per table in bold). It weighs the top of the ranking, so it rewards a detector "
+         "whose most anomalous rows are outliers more than ROC AUC does.",
+         "Mean rank by AP: " + ", ".join(
+             f"{LABELS[c]} {np.mean([r[c] for r in by_ap.values()]):.2f}" for c in order)
+         + "."],
+        settings=settings, output_dir=args.output_dir,
+        title="Average precision on the ADBench tables (bench_outliers.py)")
 
 
 def tune_rows(args, results, settings):
