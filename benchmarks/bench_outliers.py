@@ -354,6 +354,15 @@ def stale(result):
     return result is not None and "seconds_attribution" not in result
 
 
+def cell_key(table, n_rows, name, n_features, seed):
+    """A cell's cache key. skae variants with the same settings share one cell ("skae");
+    the tuning variants, which skip the attribution experiment, have their own ("tune");
+    trimmed refits and ensembles are keyed by their name."""
+    skae = name in SKAE and not name.endswith(("_trim", "_ens"))
+    segment = "tune" if name in TUNE else "skae" if skae else name
+    return f"{table}|n{n_rows}|{segment}|{settings_key(name, n_features)}|s{seed}"
+
+
 def settings_key(name, n_features):
     """What defines a contender's result besides the data: its settings."""
     if name in SKAE:
@@ -536,10 +545,7 @@ def main(argv=None):
         for name in SKAE[:2] + MAIN[2:] + SKAE[2:]:
             slow = name in SLOW and len(X) > args.slow_above_rows
             rows = subsample(len(X), args.slow_max_rows if slow else None, args.seed)
-            skae = name in SKAE and not name.endswith(("_trim", "_ens"))
-            segment = "tune" if name in TUNE else "skae" if skae else name
-            key = (f"{table}|n{len(rows)}|{segment}|"
-                   f"{settings_key(name, X.shape[1])}|s{args.seed}")
+            key = cell_key(table, len(rows), name, X.shape[1], args.seed)
             if len(rows) < len(X):
                 info.setdefault("slow_rows", len(rows))
             if cache.get(key) is None:
@@ -554,8 +560,7 @@ def main(argv=None):
             res[name] = run_cell(cache, key, fn, refresh)
             base = name.removesuffix("_trim")
             if base != name and "untrimmed" in res[name]:  # the first fit is the base variant
-                base_key = (f"{table}|n{len(rows)}|skae|{settings_key(base, X.shape[1])}|"
-                            f"s{args.seed}")
+                base_key = cell_key(table, len(rows), base, X.shape[1], args.seed)
                 if cache.get(base_key) is None:
                     cache.put(base_key, {**res[name]["untrimmed"],
                                          "loadavg_1min": round(os.getloadavg()[0], 2)})
@@ -575,10 +580,9 @@ def seed_check(args, cache, infos):
     ``--seed``): how much of a gap between contenders one seed can move."""
     aucs = {}
     for name in SEED_CHECK:
-        segment = "tune" if name in TUNE else "skae" if name in SKAE else name
         for seed in SEEDS:
-            cells = [cache.get(f"{t}|n{i['rows']}|{segment}|{settings_key(name, i['cols'])}|"
-                               f"s{seed}") for t, i in infos.items()]
+            cells = [cache.get(cell_key(t, i["rows"], name, i["cols"], seed))
+                     for t, i in infos.items()]
             if len(infos) < 31 or any(c is None for c in cells):
                 return
             aucs[name, seed] = float(np.mean([c["auc"] for c in cells]))
@@ -793,6 +797,16 @@ def ap_table(args, results, names, settings):
         title="Average precision on the ADBench tables (bench_outliers.py)")
 
 
+def default_label():
+    """The default's row of the tuning table: how its model differs from REGULARISED."""
+    from skae import AutoencoderTransformer, OutlierDetector
+
+    default = OutlierDetector()._estimator(4).get_params()
+    base = AutoencoderTransformer(2, **REGULARISED).get_params()
+    return "default (skae AE): + " + ", ".join(
+        f"{k}={v!r}" for k, v in default.items() if k != "n_components" and v != base[k])
+
+
 def tune_rows(args, results, settings):
     """The tuning table (``--tune``): the previous default, its variants and the default,
     on every table of the main table."""
@@ -809,8 +823,7 @@ def tune_rows(args, results, settings):
                           for t, r in results.items()}, others + ["skae_vae", c])
         best_other = min(others, key=lambda o: np.mean([r[o] for r in against.values()]))
         rows.append({
-            "variant": ("default (skae AE): + loss='huber', weight_decay=0.01, max_iter=10"
-                        if c == "skae_ae"
+            "variant": (default_label() if c == "skae_ae"
                         else LABELS[c]),
             "auc": float(np.mean([r[c]["auc"] for r in results.values()])),
             "rank_against": float(np.mean([r[c] for r in against.values()])),
