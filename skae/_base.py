@@ -82,6 +82,21 @@ def auto_batch_size(n_train):
 DIVERGENCE_FACTOR = 10.0
 
 
+def available_devices():
+    """The devices skae can train on here, as ``device`` strings: ``'cpu'`` first."""
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        devices.append("mps")
+    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
+    if accelerator is not None and accelerator.is_available():
+        kind = accelerator.current_accelerator().type
+        if kind not in ("cuda", "mps"):
+            devices.append(kind)
+    return devices
+
+
 def resolve_device(device):
     """Turn the ``device`` parameter into a ``torch.device`` or raise."""
     if device == "auto":
@@ -90,15 +105,28 @@ def resolve_device(device):
         device = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(f"device={device!r} is not a torch device: {exc}") from None
+    devices = available_devices()
+    available = "available here: " + ", ".join(repr(d) for d in devices)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"device={str(device)!r} was requested but CUDA is not available "
-            "(torch.cuda.is_available() is False). Use device='cpu' or device='auto'."
+            f"(torch.cuda.is_available() is False); {available}. Use device='cpu' or "
+            "device='auto'."
         )
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
         raise ValueError(
             f"device={str(device)!r} was requested but only {torch.cuda.device_count()} "
-            "CUDA device(s) are visible."
+            f"CUDA device(s) are visible; {available}."
+        )
+    if device.type == "meta":
+        raise ValueError(
+            f"device='meta' holds no data (tensors there have shapes, no values), so a "
+            f"model cannot train on it; {available}."
+        )
+    if device.type != "cuda" and device.type not in {d.split(":")[0] for d in devices}:
+        raise ValueError(
+            f"device={str(device)!r} was requested but this torch build or machine has "
+            f"no {device.type} backend; {available}. Use device='cpu' or device='auto'."
         )
     return device
 
@@ -317,12 +345,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 threads.flops = 3 * self.net_.batch_size * self._flops_per_row()
                 self.net_.partial_fit(TensorDataset(self._to_device(X, device)), epochs=epochs)
         except TrainingDivergedError:
-            raise  # the net keeps the last completed epoch's weights
+            # The net keeps the last completed epoch's weights; with none, there
+            # is no trained model to keep (the error says so).
+            if not self.net_.history:
+                self._forget_fit()
+            raise
         except BaseException:
             if keep:
                 guard.rollback(self.net_)
             else:
-                del self.net_
+                self._forget_fit()
             raise
         finally:
             if hasattr(self, "net_"):
@@ -392,7 +424,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         started and worse than the means raises
         :class:`TrainingDivergedError`; one that merely ends worse than the
         means gets a ``ConvergenceWarning``. ``max_iter`` epochs without the
-        ``tol`` rule stopping the fit also warn, as in ``MLPRegressor``.
+        ``tol`` rule stopping the fit also warn, as in ``MLPRegressor``
+        (not with ``tol=0``, which asks for ``max_iter`` epochs).
         """
         end = self._reconstruction_errors(X).mean()
         if start_state is not None and end > start:
@@ -418,16 +451,29 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             )
         callbacks = dict(self.net_.callbacks_)
         stopper = callbacks.get("early_stopping")
-        if stopper is not None and stopper.misses_ < stopper.patience \
+        if self.tol > 0 and stopper is not None and stopper.misses_ < stopper.patience \
                 and callbacks["training_guard"].epochs_run_ == epochs:
             warnings.warn(
-                f"max_iter={self.max_iter} epochs ended the fit before the loss stopped "
-                f"improving by tol={self.tol:g} (relative) for n_iter_no_change="
-                f"{self.n_iter_no_change} epochs: it has not converged. Raise max_iter, "
-                "or set tol=0 to train exactly max_iter epochs without this warning.",
+                f"max_iter={self.max_iter} epochs ended the fit while {self._stopping_rule()}: "
+                "it has not converged. Raise max_iter, or set tol=0 to "
+                + ("stop early only when the validation loss stops improving at all"
+                   if self.do_early_stopping_ else "train exactly max_iter epochs")
+                + " (no warning then).",
                 ConvergenceWarning,
                 stacklevel=5,
             )
+
+    def _stopping_rule(self):
+        """What the ``tol`` rule watches, for the warning of a fit that ``max_iter`` ended."""
+        if self.do_early_stopping_:
+            held_out = "" if self.early_stopping != "auto" else (
+                f", which early_stopping='auto' holds out above {AUTO_EARLY_STOPPING_ROWS:,} rows")
+            monitored = (f"the validation loss (of the held-out validation_fraction="
+                         f"{self.validation_fraction:g} of the rows{held_out})")
+        else:
+            monitored = "the training loss"
+        return (f"{monitored} was still improving by more than tol={self.tol:g} (relative) "
+                f"within n_iter_no_change={self.n_iter_no_change} epochs")
 
     def _record_history(self):
         rows = [row for row in self.net_.history if "train_loss" in row]
@@ -436,6 +482,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.validation_loss_curve_ = (
             [row.get("valid_loss") for row in rows] if self.do_early_stopping_ else None
         )
+
+    def _forget_fit(self):
+        """Leave the estimator unfitted: drop the net and its training record."""
+        for name in ("net_", "n_iter_", "loss_curve_", "validation_loss_curve_"):
+            self.__dict__.pop(name, None)
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "net_")

@@ -25,6 +25,7 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, LRScheduler
 from skorch.callbacks import EarlyStopping as _SkorchEarlyStopping
+from skorch.utils import noop
 
 from ._distributed import data_parallel_shard
 from ._threads import resolve_n_jobs, set_threads
@@ -35,7 +36,9 @@ class TrainingDivergedError(FloatingPointError):
     """Raised when the training loss becomes NaN or infinite.
 
     The estimator keeps the weights of the last completed epoch, so a caller
-    that catches this error still holds a usable model.
+    that catches this error still holds a usable model; when the first epoch
+    of a fresh fit diverges, there is none, and the estimator is left
+    unfitted.
 
     Examples
     --------
@@ -257,7 +260,8 @@ class TrainingGuard(Callback):
     - An epoch whose training or validation loss is NaN or infinite (any
       of its batches was) restores both (the optimizer's moments have seen
       the non-finite gradients) and raises :class:`TrainingDivergedError`
-      naming the epoch and learning rate.
+      naming the epoch and learning rate, and whether an epoch completed
+      (without one, the estimator forgets the net).
     - skorch ends training quietly on ``KeyboardInterrupt``; when that
       happens mid-epoch, the half-trained weights are replaced by the last
       completed epoch's, the unfinished epoch is dropped from the history,
@@ -305,11 +309,15 @@ class TrainingGuard(Callback):
     def _diverged(self, net, prefix, value):
         lr = net.optimizer_.param_groups[0]["lr"]  # before the rollback restores it
         self.rollback(net, drop_epoch=True)
+        completed = len(net.history)
+        # With no completed epoch there are no trained weights: the estimator
+        # then forgets the net (see BaseAutoencoder._fit_net).
+        kept = (f"The weights of the last completed epoch ({completed}) were kept."
+                if completed else "No epoch completed, so the estimator is left unfitted.")
         at = "" if lr == net.lr else f"; it was {lr:g} when training diverged"
         raise TrainingDivergedError(
-            f"Training diverged: the {prefix} loss became {value} in epoch "
-            f"{len(net.history) + 1}. The weights of the last completed epoch were "
-            f"kept. Lower learning_rate_init (it is {net.lr:g}{at}), scale the data "
+            f"Training diverged: the {prefix} loss became {value} in epoch {completed + 1}. "
+            f"{kept} Lower learning_rate_init (it is {net.lr:g}{at}), scale the data "
             f"(e.g. StandardScaler), or clip gradients with max_grad_norm."
         )
 
@@ -342,27 +350,42 @@ class TrainingGuard(Callback):
 
 
 class EarlyStopping(_SkorchEarlyStopping):
-    """skorch's ``EarlyStopping``, printing the epoch that stops training.
+    """skorch's ``EarlyStopping`` with the estimators' ``tol`` rule, saying why it stopped.
 
-    skorch runs ``PrintLog`` after every other callback, so the epoch whose
-    ``on_epoch_end`` stops training would never reach the per-epoch table
-    (``verbose=2``). This prints that row first, then the stopping message.
+    ``threshold`` is the estimator's ``tol``. skorch runs ``PrintLog``
+    after every other callback, so the epoch whose ``on_epoch_end`` stops
+    training would never reach the per-epoch table (``verbose=2``). This
+    prints that row first, then the stopping message, which (unlike
+    skorch's) says that an improvement counts only above ``tol``: the table
+    marks every new best. The reason is kept as ``stop_reason_`` (None
+    until the callback stops training) for :class:`ProgressBar`.
     """
 
+    def on_train_begin(self, net, **kwargs):
+        super().on_train_begin(net, **kwargs)
+        self.stop_reason_ = None
+
     def on_epoch_end(self, net, **kwargs):
-        messages = []
-        sink, self.sink = self.sink, messages.append
+        sink, self.sink = self.sink, noop  # skorch's stopping message: replaced below
         try:
             super().on_epoch_end(net, **kwargs)
         except KeyboardInterrupt:
+            self.stop_reason_ = self._reason()
             print_log = dict(net.callbacks_).get("print_log")
             if print_log is not None:
                 print_log.on_epoch_end(net)
+            self.sink = sink
+            self._sink(f"Stopping since {self.stop_reason_}.", verbose=net.verbose)
             raise
         finally:
             self.sink = sink
-            for message in messages:
-                self._sink(message, verbose=net.verbose)
+
+    def _reason(self):
+        by = ""
+        if self.threshold > 0:
+            scale = "relative" if self.threshold_mode == "rel" else "absolute"
+            by = f"by more than tol={self.threshold:g} ({scale}) "
+        return f"{self.monitor} has not improved {by}in the last {self.patience} epochs"
 
 
 class ThreadPolicy(Callback):
@@ -416,7 +439,9 @@ class ProgressBar(Callback):
     """A tqdm progress bar over epochs showing the latest losses.
 
     ``total`` is the number of epochs of the coming training call (the
-    estimator sets it before each; ``net.max_epochs`` when None).
+    estimator sets it before each; ``net.max_epochs`` when None). When a
+    callback with a ``stop_reason_`` (:class:`EarlyStopping`) ends training
+    before ``total`` epochs, a line after the bar says why.
     """
 
     def __init__(self, total=None):
@@ -436,3 +461,7 @@ class ProgressBar(Callback):
 
     def on_train_end(self, net, **kwargs):
         self.bar_.close()
+        reasons = [getattr(cb, "stop_reason_", None) for _, cb in net.callbacks_]
+        reason = next((r for r in reasons if r), None)
+        if reason is not None and self.bar_.n < self.bar_.total:
+            print(f"Stopped early after {self.bar_.n} of {self.bar_.total} epochs: {reason}.")

@@ -332,6 +332,15 @@ def test_bad_device_string_raises(X, device):
         fast(device=device).fit(X)
 
 
+@pytest.mark.skipif(torch.backends.mps.is_available(), reason="MPS is available here")
+@pytest.mark.parametrize("device", ["mps", "meta", torch.device("meta"), "xpu"])
+def test_a_device_that_cannot_train_here_raises_naming_it_and_what_is_available(X, device):
+    name = str(torch.device(device))
+    available = "'cpu'" + "".join(f", 'cuda:{i}'" for i in range(torch.cuda.device_count()))
+    with pytest.raises(ValueError, match=rf"device='{name}' .*; available here: {available}\."):
+        fast(device=device).fit(X)
+
+
 def test_verbose_0_prints_nothing(X, capsys):
     # Not even when early stopping ends training.
     fast(verbose=0, max_iter=20, tol=0.5, n_iter_no_change=1).fit(X)
@@ -369,6 +378,26 @@ def test_verbose_2_prints_the_epoch_that_stops_training_before_saying_so(X, caps
     assert len(rows) == est.n_iter_ < 50
     stop = next(i for i, line in enumerate(lines) if line.startswith("Stopping since"))
     assert rows[-1] < stop
+    # The rows mark any new best; the rule asks for an improvement by more than tol.
+    monitor = "valid_loss" if early_stopping else "train_loss"
+    assert lines[stop] == (f"Stopping since {monitor} has not improved by more than tol=0.5 "
+                           "(relative) in the last 2 epochs.")
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_verbose_1_says_why_training_stopped_early(X, capsys, early_stopping):
+    est = fast(verbose=1, max_iter=50, tol=0.5, n_iter_no_change=2,
+               early_stopping=early_stopping).fit(X)
+    out, err = capsys.readouterr()
+    assert f"{est.n_iter_}/50" in err  # the bar, on stderr, ends where training did
+    monitor = "valid_loss" if early_stopping else "train_loss"
+    assert out == (f"Stopped early after {est.n_iter_} of 50 epochs: {monitor} has not "
+                   "improved by more than tol=0.5 (relative) in the last 2 epochs.\n")
+
+
+def test_verbose_1_says_nothing_more_when_max_iter_ends_training(X, capsys):
+    fast(verbose=1, max_iter=3, tol=0).fit(X)
+    assert capsys.readouterr().out == ""
 
 
 def test_without_warm_start_fit_starts_over(X):

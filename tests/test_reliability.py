@@ -23,8 +23,9 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV, cross_validate
+from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import (
     Callback,
     Checkpoint,
@@ -153,22 +154,47 @@ def test_divergence_names_epoch_and_learning_rate_and_keeps_last_good_epoch(Est,
     (dict(optimizer="sgd", learning_rate_init=1e6), 1.0, "1e\\+06"),
     ({}, 1e30, None),
 ], ids=["huge-learning-rate", "huge-sgd-learning-rate", "huge-data"])
-def test_divergence_in_the_first_epoch_keeps_the_initial_weights(Est, X, params, scale, lr_text):
-    spy = RecordInitialWeights()
-    est = Est(max_iter=3, callbacks=[spy], **FAST, **params)
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_divergence_in_the_first_epoch_leaves_the_estimator_unfitted(Est, X, params, scale,
+                                                                      lr_text, method):
+    # No epoch completed, so there are no trained weights to keep.
+    est = Est(max_iter=3, **FAST, **params)
     lr_text = lr_text or f"{est.learning_rate_init:g}"
-    Xs = X * scale
-    with pytest.raises(TrainingDivergedError, match=rf"epoch 1\..*it is {lr_text}"):
-        est.fit(Xs)
-    assert est.n_iter_ == 0 and est.loss_curve_ == []
-    assert_same_weights(est, spy.initial_)
-    # A usable model: in eval mode, finite weights and finite outputs, even
-    # on the data that made it diverge.
+    pattern = rf"epoch 1\. No epoch completed, so the estimator is left unfitted\..*it is {lr_text}"
+    with pytest.raises(TrainingDivergedError, match=pattern):
+        getattr(est, method)(X * scale)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(est)
+    assert not hasattr(est, "n_iter_") and not hasattr(est, "loss_curve_")
+    with pytest.raises(NotFittedError):
+        est.transform(X)
+    est.set_params(**{k: v for k, v in Est().get_params().items() if k in params})
+    est.fit(X)  # a sound refit works
+    check_is_fitted(est)
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_a_failed_refit_forgets_the_previous_fit(Est, X):
+    est = Est(max_iter=2, **FAST).fit(X)
+    with pytest.raises(TrainingDivergedError, match="left unfitted"):
+        est.set_params(learning_rate_init=1e8).fit(X)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(est)
+    assert not hasattr(est, "n_iter_")
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_divergence_in_the_first_epoch_of_a_continued_fit_keeps_the_fitted_model(Est, X):
+    est = Est(max_iter=2, **FAST).fit(X)
+    before = weights(est)
+    est.set_params(learning_rate_init=1e8)
+    with pytest.raises(TrainingDivergedError, match=r"epoch 3\. The weights of the last "
+                                                    r"completed epoch \(2\) were kept"):
+        est.partial_fit(X)
+    assert est.n_iter_ == 2
+    assert_same_weights(est, before)
     assert not est.net_.module_.training
-    assert all(torch.isfinite(p).all() for p in est.net_.module_.parameters())
     assert np.isfinite(est.transform(X)).all()
-    assert np.isfinite(est.transform(Xs)).all()
-    assert np.isfinite(est.inverse_transform(est.transform(X))).all()
 
 
 def test_divergence_error_is_public_and_a_floating_point_error():
@@ -358,6 +384,34 @@ def test_max_iter_ending_an_unconverged_fit_warns_as_mlp_regressor_does(Est, X):
         stopped = Est(max_iter=50, **dict(FAST, tol=0.5, n_iter_no_change=1)).fit(X)
     assert stopped.n_iter_ < 50
 
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_tol_0_asks_for_max_iter_epochs_without_a_convergence_warning(Est, X, early_stopping):
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="max_iter", category=ConvergenceWarning)
+        est = Est(max_iter=3, early_stopping=early_stopping, **FAST).fit(X)
+    assert est.n_iter_ == 3
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+@pytest.mark.parametrize("early_stopping, names", [
+    (False, r"the training loss was still improving by more than tol=0\.0001 \(relative\) "
+            r"within n_iter_no_change=10 epochs.*set tol=0 to train exactly max_iter epochs"),
+    (True, r"the validation loss \(of the held-out validation_fraction=0\.1 of the rows\) was "
+           r"still improving by more than tol=0\.0001 \(relative\) within n_iter_no_change=10 "
+           r"epochs.*set tol=0 to stop early only when the validation loss stops improving"),
+    ("auto", r"the validation loss \(of the held-out validation_fraction=0\.1 of the rows, "
+             r"which early_stopping='auto' holds out above 50 rows\)"),
+])
+def test_the_max_iter_warning_names_the_stopping_rule_in_force(Est, X, monkeypatch,
+                                                               early_stopping, names):
+    monkeypatch.setattr(skae._base, "AUTO_EARLY_STOPPING_ROWS", 50)  # X has 60 rows
+    est = Est(max_iter=2, early_stopping=early_stopping, **dict(FAST, tol=1e-4))
+    with pytest.warns(ConvergenceWarning, match=r"max_iter=2 epochs ended the fit while " + names):
+        est.fit(X)
+    assert est.n_iter_ == 2
 
 def test_init_pca_never_ends_worse_than_pca_on_wide_data():
     # 50 x 5000, rank 5: Adam's first steps move every one of the 50,000
