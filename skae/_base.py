@@ -27,7 +27,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
-from skorch.callbacks import GradientNormClipping, PassthroughScoring
+from skorch.callbacks import EpochScoring, GradientNormClipping, PassthroughScoring
 from skorch.utils import noop
 
 from . import _tabular
@@ -747,12 +747,29 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return callbacks
 
     def _check_callbacks(self):
-        """Refuse user callbacks that monitor validation scores when there are none."""
-        if self.do_early_stopping_:
-            return
+        """Refuse user callbacks that monitor validation scores when there are none,
+        and sklearn metrics of a table's reconstruction."""
         for item in self.callbacks or ():
             name, callback = item if isinstance(item, tuple) else (type(item).__name__, item)
-            monitor = _validation_monitor(callback)
+            metric = isinstance(callback, EpochScoring) and isinstance(callback.scoring, str)
+            if metric and not callback.use_caching:
+                raise ValueError(
+                    f"Callback {name} is an EpochScoring with scoring={callback.scoring!r} "
+                    "and use_caching=False, which passes the metric no targets: skae's rows "
+                    "are their own targets, and skorch hands them to the metric only from "
+                    "its cache. Leave use_caching=True (skorch's default)."
+                )
+            if metric and self._table is not None:
+                raise ValueError(
+                    f"Callback {name} is an EpochScoring with scoring={callback.scoring!r}, "
+                    "which compares X with net_.predict, the reconstruction; a table's "
+                    "reconstruction gives each categorical column's level probabilities, "
+                    "which no sklearn metric can compare with X entry by entry. Watch "
+                    "'train_loss' (and 'valid_loss' with early_stopping) in net_.history "
+                    "instead: the loss of each column relative to predicting its marginal; "
+                    "reconstruction_error(X, per_feature=True) gives it per column."
+                )
+            monitor = None if self.do_early_stopping_ else _validation_monitor(callback)
             if monitor is not None:
                 raise ValueError(
                     f"Callback {name} monitors {monitor!r}, but there is no validation "

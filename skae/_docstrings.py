@@ -99,14 +99,20 @@ default='adam'
         counts as no improvement: an epoch improves if its loss is below
         ``best * (1 - tol)``. Unlike ``MLPRegressor``, whose ``tol`` is an
         absolute change of the loss, this does not depend on the data's
-        scale. 0 always trains ``max_iter`` epochs (and never warns that
-        the fit has not converged).""",
+        scale. 0 trains ``max_iter`` epochs (with early stopping: until
+        the validation loss stops improving at all) and never warns that
+        the fit has not converged.""",
     "callbacks": """callbacks : list of skorch callbacks or (name, callback) tuples, default=None
         Passed through to the skorch net, e.g. ``skorch.callbacks.Checkpoint``
-        or ``LRScheduler``.""",
+        or ``LRScheduler``. ``EpochScoring`` with an sklearn metric name
+        (``'neg_mean_squared_error'``) scores the reconstructions of the
+        training (``on_train=True``) or validation rows against those rows;
+        not on a table, whose loss is in ``net_.history`` already.""",
     "device": """device : {'cpu', 'cuda', 'auto'} or torch.device, default='cpu'
         Where to train and infer. ``'auto'`` picks CUDA when available;
-        ``'cuda:1'`` and other torch device strings work too.""",
+        ``'cuda:1'`` and other torch device strings work too. A device this
+        machine or torch build lacks raises a ``ValueError`` naming the
+        devices available.""",
     "n_jobs": """n_jobs : int or None, default=None
         Number of torch threads ``fit`` and inference use (torch's setting
         for the rest of the program is left as it was). None lets skae

@@ -7,6 +7,9 @@ documented extension points:
 - ``get_loss`` learns from ``X`` itself (there is no ``y``) and records the
   criterion's loss terms (e.g. the VAE's KL) per batch, which skorch's
   ``PassthroughScoring`` averages into the epoch's history;
+- ``predict`` gives reconstructions in data space (the output activation
+  applied to the decoder's outputs), so skorch's ``EpochScoring`` with an
+  sklearn metric (``'neg_mean_squared_error'``) scores them against X;
 - ``get_iterator`` builds the data path: a :class:`TensorDataset` holding
   one tensor (on the training device when it fits) and a
   :class:`BatchIterator` that slices whole batches out of it, instead of
@@ -21,11 +24,12 @@ documented extension points:
 import math
 import warnings
 
+import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, LRScheduler
 from skorch.callbacks import EarlyStopping as _SkorchEarlyStopping
-from skorch.utils import noop
+from skorch.utils import noop, to_numpy
 
 from ._distributed import data_parallel_shard
 from ._threads import resolve_n_jobs, set_threads
@@ -107,7 +111,10 @@ class TensorDataset(torch.utils.data.Dataset):
 
 
 class BatchIterator:
-    """Yield ``(X_batch, None)`` slices of a :class:`TensorDataset`.
+    """Yield ``(X_batch, X_batch)`` slices of a :class:`TensorDataset`.
+
+    The rows are their own targets: skorch's ``EpochScoring`` (with its
+    default caching) compares them with ``predict``, the reconstructions.
 
     Shuffling draws one permutation per epoch from ``generator`` (the
     estimator's, seeded by ``random_state``; torch's global generator when
@@ -149,7 +156,8 @@ class BatchIterator:
         X = self.X
         if not self.shuffle and self.shard is None:
             for start, stop in self._bounds():
-                yield X[start:stop], None
+                batch = X[start:stop]
+                yield batch, batch
             return
         order = _permutation(len(X), X, self.generator) if self.shuffle else \
             torch.arange(len(X), device=X.device)
@@ -157,7 +165,8 @@ class BatchIterator:
             rank, world_size = self.shard
             order = order[rank::world_size][: self._n_rows()]
         for start, stop in self._bounds():
-            yield X.index_select(0, order[start:stop]), None
+            batch = X.index_select(0, order[start:stop])
+            yield batch, batch
 
 
 class HoldOut:
@@ -219,6 +228,21 @@ class AutoencoderNet(NeuralNet):
         for name, value in self.criterion_.terms.items():
             self.history.record_batch(f"{prefix}_{name}", value.item())
         return loss
+
+    def predict_proba(self, X):
+        """Reconstructions of ``X`` in data space, as a numpy array.
+
+        The module's output activation (:attr:`output`, e.g. the sigmoid of
+        ``loss='bce'``, or a table's per-column heads) applied to the
+        decoder's outputs, which ``forward`` returns first. ``predict`` is
+        the same.
+        """
+        outputs = []
+        with torch.no_grad():
+            for y_pred in self.forward_iter(X, training=False):
+                x_pre = y_pred[0] if isinstance(y_pred, tuple) else y_pred
+                outputs.append(to_numpy(self.module_.output(x_pre)))
+        return np.concatenate(outputs, 0)
 
     def get_iterator(self, dataset, training=False):
         if not training:

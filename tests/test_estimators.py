@@ -32,8 +32,9 @@ from _helpers import (
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from sklearn.metrics import make_scorer, mean_squared_error
 from sklearn.utils._param_validation import InvalidParameterError
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EpochScoring
 from torch import nn
 
 from skae import AutoencoderTransformer, VAETransformer
@@ -529,3 +530,42 @@ def test_a_continued_fit_refuses_a_changed_learning_rate_schedule(Est, X):
     est = fast(Est, warm_start=True).fit(X)
     with pytest.raises(ValueError, match="changed since the network was built: learning_rate"):
         est.set_params(learning_rate="adaptive").fit(X)
+
+
+# ------------------------------------------------------- skorch's EpochScoring
+
+
+class RecordingMSE:
+    """Mean squared error that keeps the targets and predictions it was given."""
+
+    def __call__(self, y_true, y_pred):
+        self.y_true, self.y_pred = np.asarray(y_true), np.asarray(y_pred)
+        return mean_squared_error(y_true, y_pred)
+
+
+@pytest.mark.parametrize("on_train", [True, False], ids=["train", "valid"])
+def test_epoch_scoring_with_an_sklearn_metric_scores_the_reconstructions(Est, X, on_train):
+    # skorch's EpochScoring calls the metric on X's rows (as targets) and
+    # net.predict, which gives the reconstructions in data space.
+    metric = RecordingMSE()
+    est = fast(Est, max_iter=1, tol=0, early_stopping=not on_train, callbacks=[
+        EpochScoring("neg_mean_squared_error", on_train=on_train, name="neg_mse"),
+        EpochScoring(make_scorer(metric), on_train=on_train, name="recorded"),
+    ]).fit(X)
+    score = est.net_.history[-1, "neg_mse"]
+    assert metric.y_true.shape == metric.y_pred.shape
+    assert_allclose(score, -mean_squared_error(metric.y_true, metric.y_pred), rtol=1e-6)
+    if on_train:  # every training row, scored as its batch was reconstructed
+        assert_allclose(np.sort(metric.y_true, axis=0), np.sort(X, axis=0), rtol=1e-6)
+    else:  # the held-out rows, reconstructed by the fitted model
+        assert len(metric.y_true) == 6  # validation_fraction=0.1 of 60
+        assert_allclose(metric.y_pred, est.inverse_transform(est.transform(metric.y_true)),
+                        rtol=1e-5, atol=1e-6)
+
+
+def test_epoch_scoring_with_a_metric_name_needs_its_cache(Est, X):
+    # Without the cache skorch gives the metric no targets (y=None).
+    scoring = EpochScoring("neg_mean_squared_error", on_train=True, use_caching=False)
+    with pytest.raises(ValueError, match=r"EpochScoring with scoring='neg_mean_squared_error' "
+                                         r"and use_caching=False.*Leave use_caching=True"):
+        fast(Est, callbacks=[scoring]).fit(X)

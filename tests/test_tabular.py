@@ -27,6 +27,7 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from skorch.callbacks import EpochScoring
 
 import skae
 import skae._base
@@ -768,3 +769,13 @@ def test_refit_on_numbers_forgets_the_table():
     est.fit(X)
     assert est._table is None and not hasattr(est, "feature_kinds_")
     assert isinstance(est.inverse_transform(est.transform(X)), np.ndarray)
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_epoch_scoring_with_a_metric_name_is_refused_on_a_table(Est):
+    # A table's reconstruction (levels as probabilities) has no entry-by-entry
+    # counterpart in X: an sklearn metric cannot compare them.
+    scoring = EpochScoring("neg_mean_squared_error", on_train=True)
+    with pytest.raises(ValueError, match=r"EpochScoring.*'neg_mean_squared_error'.*table.*"
+                                         r"train_loss"):
+        small(Est, callbacks=[scoring]).fit(mixed_table())
