@@ -7,6 +7,7 @@ import pandas as pd
 from sklearn.base import _fit_context, clone
 from sklearn.impute._base import _BaseImputer
 from sklearn.utils._param_validation import HasMethods
+from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import (
     _check_feature_names,
     _check_feature_names_in,
@@ -192,15 +193,23 @@ class AutoencoderImputer(_BaseImputer):
             ``X`` with its gaps filled and its observed entries unchanged
             (columns empty in ``fit`` dropped unless ``keep_empty_features``;
             indicator columns appended with ``add_indicator``). A DataFrame
-            with non-numeric columns comes back as a DataFrame with its dtypes.
+            with non-numeric columns comes back as a DataFrame with its dtypes;
+            so does a numeric DataFrame with ``set_output(transform="pandas")``.
+            Either way an integer column's imputations are rounded to the
+            nearest integer (and clipped to its dtype's range).
         """
         check_is_fitted(self)
+        X = _tabular.as_pandas(X)
+        frame = X if self._frame_out(X) else None
         X = self._input(X, reset=False)
         mask = _mask(X)
         indicator = self._transform_indicator(mask)
         keep = np.ones(mask.shape[1], bool) if self.keep_empty_features else ~self._empty
-        out = _columns(X, keep).copy()
         reconstruction = self._reconstruct(_columns(X, ~self._empty))
+        if frame is not None:  # numbers in, a DataFrame out: in the table's dtypes
+            reconstruction = _as_dtypes(reconstruction, _columns(frame, ~self._empty).dtypes)
+            X = frame
+        out = _columns(X, keep).copy()
         fill = _columns(mask, ~self._empty)
         targets = np.flatnonzero(~self._empty[keep]) if self.keep_empty_features \
             else np.arange(fill.shape[1])
@@ -212,6 +221,11 @@ class AutoencoderImputer(_BaseImputer):
             for target in np.flatnonzero(self._empty):
                 _assign(out, mask[:, target], target, 0)
         return self._with_indicator(out, indicator)
+
+    def _frame_out(self, X):
+        """Whether ``X`` is a numeric DataFrame that goes out as a DataFrame (``set_output``)."""
+        return isinstance(X, pd.DataFrame) and not _tabular.has_non_numeric_columns(X) \
+            and _get_output_config("transform", self)["dense"] != "default"
 
     def _reconstruct(self, X):
         if not self.sample_posterior:
@@ -261,6 +275,12 @@ def _is_nan(value):
 
 def _mask(X):
     return X.isna().to_numpy() if isinstance(X, pd.DataFrame) else np.isnan(X)
+
+
+def _as_dtypes(values, dtypes):
+    """Float columns ``values`` as a DataFrame of ``dtypes`` (integers rounded)."""
+    return pd.DataFrame({j: _tabular.as_numeric_dtype(values[:, j], dtype)
+                         for j, dtype in enumerate(dtypes)})
 
 
 def _columns(X, keep):

@@ -263,9 +263,12 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
 
         Returns
         -------
-        shares : ndarray of shape (n_samples, ``n_features_in_``)
+        shares : ndarray or DataFrame of shape (n_samples, ``n_features_in_``)
             Non-negative; each row sums to 1, or to 0 for a row that no
-            single column makes less normal.
+            single column makes less normal. A DataFrame (pandas or polars)
+            gives a pandas DataFrame with its columns and index, as
+            ``set_output(transform="pandas")`` would; anything else an
+            ndarray.
 
         Examples
         --------
@@ -280,14 +283,18 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
         np.int64(1)
         """
         check_is_fitted(self)
-        X = self._input(X, reset=False)
+        frame = _tabular.as_pandas(X)
+        X = self._input(frame, reset=False)
         base = self.estimator_.score_samples(X)
         recovery = np.empty((X.shape[0], X.shape[1]), dtype=np.float64)
         for j in range(X.shape[1]):
             recovery[:, j] = self.estimator_.score_samples(_without_column(X, j)) - base
         recovery = np.clip(np.nan_to_num(recovery, nan=0.0), 0, None)
         total = recovery.sum(axis=1, keepdims=True)
-        return np.divide(recovery, total, out=np.zeros_like(recovery), where=total > 0)
+        shares = np.divide(recovery, total, out=np.zeros_like(recovery), where=total > 0)
+        if isinstance(frame, pd.DataFrame):
+            return pd.DataFrame(shares, columns=frame.columns, index=frame.index)
+        return shares
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -279,12 +279,7 @@ def decode(outputs, table, index=None):
 def _decode_column(block, column):
     dtype = column["dtype"]
     if column["kind"] == "numeric":
-        values = block[:, 0] * column["scale"] + column["mean"]
-        target = types.pandas_dtype(dtype)
-        if types.is_integer_dtype(target):
-            info = np.iinfo(target.numpy_dtype if hasattr(target, "numpy_dtype") else target)
-            values = np.clip(np.rint(values), info.min, info.max)
-        return pd.Series(values).astype(target).array
+        return as_numeric_dtype(block[:, 0] * column["scale"] + column["mean"], dtype)
     if column["kind"] == "binary":
         return pd.array(block[:, 0] > 0.5, dtype=dtype)
     levels = column["levels"]
@@ -294,6 +289,30 @@ def _decode_column(block, column):
     if dtype == "object":
         return np.array(picked, dtype=object)
     return pd.array(picked, dtype=dtype)
+
+
+def as_numeric_dtype(values, dtype):
+    """Float ``values`` as a numeric column of ``dtype``.
+
+    An integer dtype (numpy's or pandas' nullable one) gets the values
+    rounded to the nearest integer and clipped to its range; a float dtype
+    gets them as they are, in its precision.
+
+    Parameters
+    ----------
+    values : ndarray of float of shape (n_samples,)
+    dtype : dtype or str
+        A numeric dtype, e.g. from a DataFrame's ``dtypes``.
+
+    Returns
+    -------
+    values : ExtensionArray of shape (n_samples,)
+    """
+    target = types.pandas_dtype(dtype)
+    if types.is_integer_dtype(target):
+        info = np.iinfo(target.numpy_dtype if hasattr(target, "numpy_dtype") else target)
+        values = np.clip(np.rint(values), info.min, info.max)
+    return pd.Series(values).astype(target).array
 
 
 def marginal_logits(encoded, table):

@@ -19,6 +19,9 @@ For each model it reports the held-out reconstruction error (mean squared
 error of ``inverse_transform(transform(X_test))`` against ``X_test``), that
 error relative to PCA's at the same k, the fit time, and the test accuracy of
 a ``LogisticRegression`` trained on the latent features of the training split.
+A warning raised while a model is fitted and measured (a
+``ConvergenceWarning``, say) is printed under that model's line, with its
+name and k, and kept in its row of ``results.json`` (``"warnings"``).
 
 It prints the table (markdown) and writes, under ``--output``
 (default ``demo_output``):
@@ -52,6 +55,7 @@ import json
 import os
 import platform
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -197,13 +201,19 @@ def run(ks, seed, quick, log=print):
     for k in ks:
         for name, factory in MODELS:
             est = make_model(factory, k, seed, quick)
-            row = {"k": k, "model": name, **evaluate(est, X_train, X_test, y_train, y_test)}
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                row = {"k": k, "model": name,
+                       **evaluate(est, X_train, X_test, y_train, y_test)}
+            row["warnings"] = [f"{w.category.__name__}: {w.message}" for w in caught]
             base = next(r for r in rows + [row] if r["k"] == k and r["model"] == baseline)
             row["mse_vs_pca"] = row["test_mse"] / base["test_mse"]
             rows.append(row)
             fitted[name, k] = est
             log(f"  k={k:<2} {name:<14} test MSE {row['test_mse']:.5f}  "
                 f"fit {row['fit_time_s']:.2f} s  accuracy {row['logreg_accuracy']:.3f}")
+            for warning in row["warnings"]:
+                log(f"    warning from {name} at k={k}: {warning}")
     return rows, fitted, (X_train, X_test, y_train, y_test)
 
 

@@ -694,7 +694,9 @@ def plot_explanation(detector, X, n=5, max_features=10, ax=None, **barh_kwargs):
     shares = detector.explain(rows)
     decision = detector.decision_function(rows)
     names = getattr(detector, "feature_names_in_", None)
-    if names is None:
+    if hasattr(shares, "columns"):  # a DataFrame's shares come with its column names
+        names, shares = np.asarray(shares.columns), shares.to_numpy()
+    elif names is None:
         names = np.array([f"x{j}" for j in range(shares.shape[1])])
     order = np.argsort(-shares.max(axis=0), kind="stable")[:max_features][::-1]
     ax = _new_axes(ax, figsize=(7, 1 + 0.35 * len(order) * max(1, len(rows) / 2)))

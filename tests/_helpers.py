@@ -22,12 +22,26 @@ from skae.modules import TiedLinear
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH_DIR = REPO / "benchmarks"
+#: The MNIST files of the tests that need them: ``$SKAE_MNIST_DIR``, else
+#: ``shared/data/mnist`` next to the checkout (where this project keeps them).
 MNIST_DIR = Path(os.environ.get("SKAE_MNIST_DIR") or REPO.parent / "shared" / "data" / "mnist")
 
 N_SAMPLES, N_FEATURES = 60, 6
 
 # Small and quick: 60 rows in batches of 16 are 4 optimizer steps an epoch.
 FAST = {"hidden_layer_sizes": (8,), "max_iter": 3, "batch_size": 16, "random_state": 0}
+
+
+def no_mnist(folder=MNIST_DIR, subset="train and test"):
+    """Why a test that needs MNIST is skipped, and how to get the files."""
+    return (
+        f"no MNIST {subset} files in {folder}. To run it, download MNIST's IDX files "
+        "(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
+        "t10k-labels-idx1-ubyte.gz; e.g. from https://ossci-datasets.s3.amazonaws.com/mnist/, "
+        "torchvision's mirror) into a folder, Fashion-MNIST's (same names, from "
+        "https://github.com/zalandoresearch/fashion-mnist, data/fashion/) into its "
+        "fashion_mnist/ subfolder, and set SKAE_MNIST_DIR to that folder."
+    )
 
 
 def make_data(n_samples=N_SAMPLES, n_features=N_FEATURES, rank=2, noise=0.05, seed=0):

@@ -1,8 +1,37 @@
 """Fixtures shared by the whole test suite (plain helpers are in ``_helpers.py``)."""
 
+import contextlib
+import sys
+import tempfile
+
 import pytest
 import torch
 from _helpers import make_data
+
+
+@pytest.fixture(autouse=True, scope="session")
+def scratch_dir(tmp_path_factory):
+    """The temporary directory of the whole session: a folder of pytest's own.
+
+    Libraries the tests drive leave scratch files in the temporary directory
+    and never remove them: dask's ``dask-scratch-space/``, torchrun's
+    ``torchelastic_*/`` log folders, torch.compile's ``torchinductor_<user>/``
+    cache. Here ``tempfile`` (this process), ``TMPDIR`` (the processes it
+    starts: torchrun, dask's workers), dask's ``temporary-directory`` and
+    ``TORCHINDUCTOR_CACHE_DIR`` point into pytest's base temporary folder,
+    which pytest removes with its old runs (it keeps the last 3), so
+    ``$TMPDIR`` itself is left as it was. Tests that start such processes
+    check that their files land here.
+    """
+    scratch = tmp_path_factory.mktemp("scratch")
+    with pytest.MonkeyPatch.context() as patch, contextlib.ExitStack() as stack:
+        patch.setattr(tempfile, "tempdir", str(scratch))
+        patch.setenv("TMPDIR", str(scratch))
+        patch.setenv("TORCHINDUCTOR_CACHE_DIR", str(scratch / "torchinductor"))
+        dask = sys.modules.get("dask")  # imported by the test modules that use it
+        if dask is not None:
+            stack.enter_context(dask.config.set({"temporary-directory": str(scratch)}))
+        yield scratch
 
 
 @pytest.fixture(autouse=True, scope="module")

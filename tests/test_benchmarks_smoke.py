@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from _helpers import BENCH_DIR, MNIST_DIR, REPO
+from _helpers import BENCH_DIR, MNIST_DIR, REPO, no_mnist
 from numpy.testing import assert_array_equal
 
 
@@ -218,7 +218,7 @@ def test_benchmark_binarisation(monkeypatch):
 @pytest.mark.slow
 def test_mnist_benchmark_smoke(tmp_path, monkeypatch, capsys):
     if not (MNIST_DIR / "t10k-labels-idx1-ubyte.gz").is_file():
-        pytest.skip(f"no MNIST files in {MNIST_DIR} (set SKAE_MNIST_DIR)")
+        pytest.skip(no_mnist(MNIST_DIR, "test"))
     bench = _load_benchmark(monkeypatch, "vae_mnist")
     result = bench.main([
         "--mnist-dir", str(MNIST_DIR), "--output-dir", str(tmp_path), "--max-train", "500",
@@ -244,8 +244,7 @@ def test_mnist_benchmark_smoke(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not mnist_available(), reason=f"MNIST not found in {MNIST_DIR} "
-                    "(set SKAE_MNIST_DIR)")
+@pytest.mark.skipif(not mnist_available(), reason=no_mnist())
 def test_conv_mnist_benchmark_smoke(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     bench = _load_benchmark(monkeypatch, "conv_mnist")

@@ -17,6 +17,7 @@ The spec, in order:
 """
 
 import weakref
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -264,3 +265,11 @@ def test_grid_search_on_a_cluster_matches_n_jobs_1(client):
     assert remote.best_params_ == local.best_params_
     assert_allclose(remote.best_estimator_.transform(X), local.best_estimator_.transform(X),
                     rtol=1e-6, atol=1e-7)
+
+
+def test_the_workers_keep_their_scratch_space_in_the_session_tmp(client, scratch_dir):
+    # conftest's scratch_dir: dask-scratch-space/ lands in pytest's folder, not in $TMPDIR.
+    folders = client.run(lambda dask_worker: dask_worker.local_directory)
+    assert len(folders) == 2
+    for folder in folders.values():
+        assert Path(folder).is_relative_to(scratch_dir / "dask-scratch-space"), folder

@@ -208,6 +208,11 @@ def test_a_model_trained_alone_trains_on_data_parallel(ranks):
     assert_array_equal(ranks[1]["alone/weights"], ranks[0]["alone/weights"])
 
 
+def test_torchrun_keeps_its_log_folder_in_the_session_tmp(ranks, scratch_dir):
+    # conftest's scratch_dir: torchrun's torchelastic_*/ lands in pytest's folder, not in $TMPDIR.
+    assert list(scratch_dir.glob("torchelastic_*"))
+
+
 @pytest.mark.slow
 def test_accelerate_launch_runs_the_same_script(ranks, tmp_path):
     # accelerate launch --multi_gpu starts the processes the way torchrun does

@@ -2,17 +2,14 @@
 
 import doctest
 import gzip
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import MNIST_DIR, no_mnist
 
 from skae import datasets
 from skae.datasets import load_idx, load_mnist
 
-REPO = Path(__file__).resolve().parents[1]
-MNIST_DIR = Path(os.environ.get("SKAE_MNIST_DIR", REPO.parent / "shared" / "data" / "mnist"))
 FASHION_DIR = MNIST_DIR / "fashion_mnist"
 
 IDX_CODES = {
@@ -41,8 +38,16 @@ def require(folder, subset="test"):
     """Skip the test unless ``folder`` holds the MNIST files of ``subset``."""
     prefix = {"train": "train", "test": "t10k"}[subset]
     if not (folder / f"{prefix}-labels-idx1-ubyte.gz").is_file():
-        pytest.skip(f"no MNIST {subset} files in {folder} (set SKAE_MNIST_DIR)")
+        pytest.skip(no_mnist(folder, subset))
     return folder
+
+
+def test_the_skip_reason_says_where_to_get_mnist(tmp_path):
+    reason = no_mnist(tmp_path, "test")
+    assert str(tmp_path) in reason and "SKAE_MNIST_DIR" in reason
+    assert "t10k-images-idx3-ubyte.gz" in reason and "t10k-labels-idx1-ubyte.gz" in reason
+    assert "https://ossci-datasets.s3.amazonaws.com/mnist/" in reason
+    assert "fashion_mnist/" in reason and "zalandoresearch/fashion-mnist" in reason
 
 
 # --- load_idx ----------------------------------------------------------------

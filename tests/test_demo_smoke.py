@@ -2,9 +2,12 @@
 
 import json
 import math
+import warnings
 
 import pytest
 import torch
+from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
 
 from skae import demo
 
@@ -41,3 +44,20 @@ def test_demo_quick(tmp_path, capsys):
     assert "| k | model | test MSE |" in table and "machine:" in table
     out = capsys.readouterr().out
     assert "| k | model |" in out and str(tmp_path) in out
+
+
+class _WarningPCA(PCA):
+    def fit(self, X, y=None):
+        warnings.warn("did not converge", ConvergenceWarning, stacklevel=2)
+        return super().fit(X, y)
+
+
+def test_warnings_are_reported_with_the_model_they_are_about(monkeypatch, recwarn):
+    monkeypatch.setattr(demo, "MODELS", [("PCA", PCA), ("restless PCA", _WarningPCA)])
+    lines = []
+    rows, _, _ = demo.run([2], seed=0, quick=True, log=lines.append)
+    assert [row["warnings"] for row in rows] == [
+        [], ["ConvergenceWarning: did not converge"]]
+    assert any("restless PCA" in line and "ConvergenceWarning: did not converge" in line
+               for line in lines)
+    assert not recwarn.list  # said once, with its model, not again by Python

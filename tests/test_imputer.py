@@ -104,3 +104,30 @@ def test_set_output_pandas_returns_a_dataframe():
     X = pd.DataFrame(with_gaps(low_rank()), columns=[f"c{i}" for i in range(6)])
     out = AutoencoderImputer(FAST, random_state=0).set_output(transform="pandas").fit_transform(X)
     assert isinstance(out, pd.DataFrame) and list(out.columns) == list(X.columns)
+
+
+def test_dataframe_output_keeps_numeric_dtypes_and_rounds_integer_imputations():
+    # As a mixed table does: each column keeps its dtype, an integer column's
+    # imputations are the float ones rounded to the nearest integer.
+    X = low_rank()
+    frame = pd.DataFrame({
+        "whole": np.round(10 * X[:, 0]).astype(np.int64),  # no gaps: int64 can hold none
+        "nullable": pd.array(np.round(10 * X[:, 1]).astype(np.int64), dtype="Int64"),
+        "small": X[:, 2].astype(np.float32),
+        "x3": X[:, 3], "x4": X[:, 4], "x5": X[:, 5],
+    }, index=np.arange(len(X)) + 100)
+    gaps = np.isnan(with_gaps(X))
+    gaps[:, 0] = False
+    for j in range(1, 6):
+        frame.iloc[gaps[:, j], j] = None
+    imputer = AutoencoderImputer(FAST, random_state=0)
+    floats = clone(imputer).fit_transform(frame)
+    out = imputer.set_output(transform="pandas").fit_transform(frame)
+    assert isinstance(out, pd.DataFrame)
+    assert dict(out.dtypes) == dict(frame.dtypes)
+    assert out.index.equals(frame.index) and not out.isna().any().any()
+    assert_array_equal(out["whole"], frame["whole"])
+    imputed = gaps[:, 1]
+    assert_array_equal(out["nullable"].to_numpy()[imputed], np.rint(floats[imputed, 1]))
+    assert_array_equal(out["small"].to_numpy()[gaps[:, 2]],
+                       floats[gaps[:, 2], 2].astype(np.float32))

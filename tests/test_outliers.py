@@ -133,7 +133,8 @@ def test_explain_on_tables_with_gaps_and_sparse_input():
     odd = frame.iloc[:3].copy()
     odd["y"] = odd["x"].fillna(0) + 5  # y should be close to -x
     shares = est.explain(odd)
-    assert shares.shape == (3, 4)
+    assert isinstance(shares, pd.DataFrame) and shares.shape == (3, 4)
+    assert shares.columns.tolist() == ["x", "y", "flag", "color"]
     assert est.predict(frame).shape == (200,)
     assert (est.score_samples(odd) < np.median(est.score_samples(frame))).all()
 
@@ -141,6 +142,19 @@ def test_explain_on_tables_with_gaps_and_sparse_input():
     sparse = OutlierDetector(AutoencoderTransformer(2, **SMALL), random_state=0).fit(X)
     assert_allclose(sparse.score_samples(X), sparse.score_samples(X.toarray()), rtol=1e-6)
     assert sparse.explain(X[:3]).shape == (3, 8)
+
+
+def test_explain_returns_a_dataframe_for_a_dataframe():
+    # As set_output(transform="pandas") would: the input's columns and index.
+    X = pd.DataFrame(with_outliers(), columns=[f"c{j}" for j in range(6)])
+    est = OutlierDetector(AutoencoderTransformer(2, **SMALL), random_state=0).fit(X)
+    rows = X.iloc[[7, 3, 200]]
+    shares = est.explain(rows)
+    assert isinstance(shares, pd.DataFrame)
+    assert shares.columns.equals(X.columns) and shares.index.equals(rows.index)
+    on_array = OutlierDetector(AutoencoderTransformer(2, **SMALL), random_state=0).fit(
+        X.to_numpy())
+    assert_array_equal(shares.to_numpy(), on_array.explain(rows.to_numpy()))
 
 
 def test_nan_in_numeric_arrays():
@@ -216,6 +230,11 @@ def test_plot_explanation(detector):
     assert ax.get_yticklabels()[-1].get_text() == f"x{top}"
     _, given = plt.subplots()
     assert plot_explanation(detector, X[0], ax=given) is given
+    frame = pd.DataFrame(with_outliers(), columns=[f"c{j}" for j in range(6)])
+    named = OutlierDetector(AutoencoderTransformer(2, **SMALL), random_state=0).fit(frame)
+    ax = plot_explanation(named, frame.iloc[:3], max_features=4)
+    top = named.explain(frame.iloc[:3]).max(axis=0).idxmax()
+    assert ax.get_yticklabels()[-1].get_text() == top
     with pytest.raises(ValueError, match="n must be"):
         plot_explanation(detector, X, n=0)
     plt.close("all")

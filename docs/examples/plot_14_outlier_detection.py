@@ -76,14 +76,15 @@ print(f"flagged {flagged.sum()} rows: {y[flagged].mean():.0%} of them are outlie
 # Which columns make a row anomalous?
 # -----------------------------------
 # ``explain`` gives each column's share of a row's anomaly: how much the
-# row's score recovers when that column is treated as missing. Here are the
-# three rows the detector finds most anomalous.
+# row's score recovers when that column is treated as missing (a DataFrame
+# with the table's columns and index). Here are the three rows the detector
+# finds most anomalous.
 worst = np.argsort(detector.score_samples(X))[:3]
 shares = detector.explain(X.iloc[worst])
-for row, share in zip(worst, shares):
-    top = np.argsort(share)[::-1][:3]
+for row, share in shares.iterrows():
     print(f"row {row} (label {y[row]}): " + ", ".join(
-        f"{names[j]} {share[j]:.0%} (value {X.iloc[row, j]:+.1f} sd)" for j in top))
+        f"{name} {value:.0%} (value {X.loc[row, name]:+.1f} sd)"
+        for name, value in share.nlargest(3).items()))
 
 # %%
 # A value far off in one column also spoils the reconstruction of the other
@@ -98,8 +99,8 @@ for i, j in enumerate(columns):
     X_bad.iloc[i, j] += 12
 naive = detector.estimator_.reconstruction_error(X_bad.to_numpy(), per_feature=True)
 naive = naive.argmax(axis=1)
-blamed = detector.explain(X_bad).argmax(axis=1)
-print(f"column found: explain {np.mean(blamed == columns):.0%}, largest reconstruction "
+blamed = detector.explain(X_bad).idxmax(axis=1)
+print(f"column found: explain {np.mean(blamed == X.columns[columns]):.0%}, largest reconstruction "
       f"error {np.mean(naive == columns):.0%}")
 
 # %%
