@@ -37,8 +37,11 @@ from ._builders import (
     conv_output_shapes,
 )
 from ._columns import (
+    BINARY,  # noqa: F401  (the kind names, importable from here)
+    CATEGORICAL,  # noqa: F401
     COLUMN_KINDS,  # noqa: F401  (importable from here, as in 0.2)
     MAX_ONE_HOT_LEVELS,  # noqa: F401
+    NUMERIC,  # noqa: F401
     TabularInput,
     TabularOutput,
     embedding_dim,

@@ -6,7 +6,7 @@ from numbers import Integral
 
 from torch import nn
 
-from ._columns import COLUMN_KINDS, MAX_ONE_HOT_LEVELS, TabularInput, TabularOutput
+from ._columns import CATEGORICAL, COLUMN_KINDS, MAX_ONE_HOT_LEVELS, TabularInput, TabularOutput
 from ._layers import ACTIVATIONS, Corruption, Dropout, FillMissing, TiedConvTranspose2d, TiedLinear
 from ._models import Autoencoder, VariationalAutoencoder
 
@@ -168,7 +168,7 @@ class Architecture:
         if self.image_shape is not None:
             raise ValueError("A convolutional architecture (image_shape) reads pixels; it takes "
                              "no categorical or binary columns.")
-        if self.tied_weights and any(kind == "categorical" and n > MAX_ONE_HOT_LEVELS
+        if self.tied_weights and any(kind == CATEGORICAL and n > MAX_ONE_HOT_LEVELS
                                      for kind, n, _ in columns):
             raise ValueError(
                 "tied_weights mirrors each input in the decoder's output; categorical "

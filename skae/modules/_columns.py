@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..losses import ELEMENTWISE_LOSSES, negative_log_likelihood
+from ..losses import ELEMENTWISE_LOSSES, _ColumnHeads, negative_log_likelihood
 from ._layers import _uniform_like
 
 #: Categorical columns with more levels than this enter the network through
@@ -45,30 +45,78 @@ def embedding_dim(n_levels):
     return min(32, round(1.6 * n_levels ** 0.56))
 
 
-class _Numeric:
-    """A numeric column: the value itself in, one linear output, the ``loss``."""
+#: The names of the column kinds, spelled here once.
+NUMERIC, BINARY, CATEGORICAL = "numeric", "binary", "categorical"
+
+
+class _ColumnKind:
+    """What a kind of column is to the network: the protocol each kind follows.
+
+    A *one-wide* kind enters the network as its value (``fill`` where it is
+    missing) and is decoded by a one-wide head, to which ``activation``
+    (None: identity) applies; ``loss(heads, target, numeric)`` is its
+    element-wise loss, where ``numeric`` is the loss the estimator chose for
+    numbers. A kind that is not one-wide is a level code, one-hot encoded
+    or embedded, decoded by one logit per level (``head_width``), with the
+    softmax as activation and ``loss(logits, codes)`` its cross-entropy.
+    :class:`TabularInput` and :class:`TabularOutput` batch the columns of
+    each kind, kind by kind in the order of :data:`COLUMN_KINDS`.
+    """
+
+    one_wide = True
+    fill = 0.0
+    activation = None
 
     @staticmethod
     def head_width(n_levels):
         return 1
 
 
-class _Binary(_Numeric):
-    """A 0/1 column: the flag in, one logit out, Bernoulli cross-entropy."""
+class _Numeric(_ColumnKind):
+    """A numeric column: the value itself in, one linear output, the estimator's ``loss``."""
+
+    @staticmethod
+    def loss(heads, target, numeric):
+        return numeric(heads, target)
 
 
-class _Categorical:
+class _Binary(_ColumnKind):
+    """A 0/1 column: the flag in (0.5 when missing), one logit out, Bernoulli cross-entropy."""
+
+    fill = 0.5
+    activation = staticmethod(torch.sigmoid)
+
+    @staticmethod
+    def loss(heads, target, numeric):
+        return F.binary_cross_entropy_with_logits(heads, target, reduction="none")
+
+
+class _Categorical(_ColumnKind):
     """A categorical column: its level code in, one logit per level out, cross-entropy.
 
     An unknown level (code -1) enters as a zero vector and adds no loss.
     """
 
+    one_wide = False
+
     @staticmethod
     def head_width(n_levels):
         return n_levels
 
+    @staticmethod
+    def activation(h):
+        return torch.softmax(h, dim=-1)
 
-COLUMN_KINDS = {"numeric": _Numeric, "binary": _Binary, "categorical": _Categorical}
+    @staticmethod
+    def loss(logits, codes):
+        flat = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), codes.reshape(-1),
+                               ignore_index=-1, reduction="none")
+        return flat.reshape(codes.shape)
+
+
+#: Each column kind by its name, in the order of a table's heads and losses.
+COLUMN_KINDS = {NUMERIC: _Numeric, BINARY: _Binary, CATEGORICAL: _Categorical}
+ONE_WIDE_KINDS = tuple(name for name, kind in COLUMN_KINDS.items() if kind.one_wide)
 
 
 def head_slices(columns):
@@ -95,7 +143,7 @@ def head_slices(columns):
     [(1, 4), (0, 1)]
     """
     columns = [tuple(c) for c in columns]
-    order = sorted(range(len(columns)), key=lambda j: (columns[j][0] == "categorical", j))
+    order = sorted(range(len(columns)), key=lambda j: (not COLUMN_KINDS[columns[j][0]].one_wide, j))
     slices, start = [None] * len(columns), 0
     for j in order:
         kind, n = columns[j][0], columns[j][1]
@@ -136,6 +184,10 @@ class _Columns(nn.Module):
             self._cache[key] = torch.tensor(values, dtype=torch.long, device=device)
         return self._cache[key]
 
+    def _passthrough(self):
+        """The one-wide columns, which enter the network as their values, in column order."""
+        return sorted(j for kind in ONE_WIDE_KINDS for j in self._positions[kind])
+
     def __getstate__(self):
         state = dict(super().__getstate__())
         state["_cache"] = {}
@@ -155,7 +207,7 @@ class _Columns(nn.Module):
             True where the entry holds a value.
         """
         observed = ~torch.isnan(x)
-        cols = self._index("categorical", x.device)
+        cols = self._index(CATEGORICAL, x.device)
         if len(cols):
             observed[:, cols] = x[:, cols] >= 0
         return observed
@@ -203,7 +255,7 @@ class TabularInput(_Columns):
         self.hide = float(hide)
         if self.hide:  # any column may be hidden: all get an indicator
             self.missing = (True,) * len(self.columns)
-        categorical = self._positions["categorical"]
+        categorical = self._positions[CATEGORICAL]
         self._one_hot = [j for j in categorical if self.columns[j][1] <= MAX_ONE_HOT_LEVELS]
         self._offsets = list(accumulate((self.columns[j][1] for j in self._one_hot), initial=0))
         self.embeddings = nn.ModuleDict({
@@ -214,9 +266,8 @@ class TabularInput(_Columns):
     @property
     def width(self):
         """Width of the encoded input."""
-        return (len(self._positions["numeric"]) + len(self._positions["binary"])
-                + self._offsets[-1] + sum(e.embedding_dim for e in self.embeddings.values())
-                + sum(self.missing))
+        return (len(self._passthrough()) + self._offsets[-1]
+                + sum(e.embedding_dim for e in self.embeddings.values()) + sum(self.missing))
 
     def block(self, j):
         """Where column ``j`` sits in the encoding, as ``(start, stop)``.
@@ -231,7 +282,7 @@ class TabularInput(_Columns):
         start, stop : int
             Its slice of :meth:`forward`'s output.
         """
-        passthrough = sorted(self._positions["numeric"] + self._positions["binary"])
+        passthrough = self._passthrough()
         if j in passthrough:
             return passthrough.index(j), passthrough.index(j) + 1
         start = len(passthrough)
@@ -248,9 +299,9 @@ class TabularInput(_Columns):
     def _index(self, name, device):
         key = (name, str(device))
         if name in ("pass", "fill") and key not in self._cache:
-            values = sorted(self._positions["numeric"] + self._positions["binary"])
+            values = self._passthrough()
             if name == "fill":  # what a missing value enters as
-                values = [0.5 if self.columns[j][0] == "binary" else 0.0 for j in values]
+                values = [COLUMN_KINDS[self.columns[j][0]].fill for j in values]
             dtype = torch.long if name == "pass" else torch.float64
             self._cache[key] = torch.tensor(values, dtype=dtype, device=device)
         elif name in ("one_hot", "offsets") and key not in self._cache:
@@ -294,7 +345,7 @@ class TabularInput(_Columns):
         return torch.cat(parts, dim=1)
 
 
-class TabularOutput(_Columns):
+class TabularOutput(_Columns, _ColumnHeads):
     """The decoder's heads for a table: one slice of its output per column.
 
     ``forward`` applies each column's activation (identity for numeric,
@@ -333,7 +384,7 @@ class TabularOutput(_Columns):
             self.weights.fill_(1.0)
 
     def _categorical(self):
-        return [(j, *self.slices[j]) for j in self._positions["categorical"]]
+        return [(j, *self.slices[j]) for j in self._positions[CATEGORICAL]]
 
     def forward(self, h):
         """Apply each column's activation to its slice of ``h``.
@@ -350,17 +401,21 @@ class TabularOutput(_Columns):
             (categorical).
         """
         out = h.clone()
-        heads = self._index("binary_heads", h.device)
-        out[..., heads] = torch.sigmoid(h[..., heads])
+        for name in ONE_WIDE_KINDS:
+            activation = COLUMN_KINDS[name].activation
+            if activation is not None:
+                heads = self._index(name + "_heads", h.device)
+                out[..., heads] = activation(h[..., heads])
         for _, a, b in self._categorical():
-            out[..., a:b] = torch.softmax(h[..., a:b], dim=-1)
+            out[..., a:b] = _Categorical.activation(h[..., a:b])
         return out
 
     def _index(self, name, device):
         key = (name, str(device))
         if key not in self._cache and name in ("order", "levels"):
-            if name == "order":  # column j's place among [numeric, binary, categorical]
-                grouped = [j for kind in COLUMN_KINDS for j in self._positions[kind]]
+            if name == "order":  # column j's place among the losses, one-wide kinds first
+                grouped = [j for kind in (*ONE_WIDE_KINDS, CATEGORICAL)
+                           for j in self._positions[kind]]
                 values = [grouped.index(j) for j in range(len(self.columns))]
             else:  # each categorical column's head positions, padded with a dummy one
                 width = max((b - a for _, a, b in self._categorical()), default=0)
@@ -378,22 +433,20 @@ class TabularOutput(_Columns):
         loss.
         """
         parts, device = [], h.device
-        for kind, fn in (("numeric", numeric), ("binary", _bernoulli)):
-            cols = self._index(kind, device)
+        for name in ONE_WIDE_KINDS:
+            cols = self._index(name, device)
             if len(cols):
                 target = x.index_select(-1, cols).to(h.dtype)
-                heads = h.index_select(-1, self._index(kind + "_heads", device))
+                heads = h.index_select(-1, self._index(name + "_heads", device))
                 missing = torch.isnan(target).expand_as(heads)  # adds no loss
-                losses = fn(heads, torch.nan_to_num(target).expand_as(heads))
+                losses = COLUMN_KINDS[name].loss(
+                    heads, torch.nan_to_num(target).expand_as(heads), numeric)
                 parts.append(torch.where(missing, 0.0, losses))
-        if self._positions["categorical"]:
+        if self._positions[CATEGORICAL]:
             padded = torch.cat([h, torch.full_like(h[..., :1], -torch.inf)], dim=-1)
             logits = padded[..., self._index("levels", device)]  # (..., n, C, L)
-            codes = x.index_select(-1, self._index("categorical", device)).long()
-            codes = codes.expand(logits.shape[:-1])
-            flat = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), codes.reshape(-1),
-                                   ignore_index=-1, reduction="none")
-            parts.append(flat.reshape(codes.shape))
+            codes = x.index_select(-1, self._index(CATEGORICAL, device)).long()
+            parts.append(_Categorical.loss(logits, codes.expand(logits.shape[:-1])))
         return torch.cat(parts, dim=-1).index_select(-1, self._index("order", device))
 
     def column_losses(self, h, x, loss="mse"):
@@ -439,7 +492,3 @@ class TabularOutput(_Columns):
             return negative_log_likelihood(h_num[..., None], x_num[..., None], loss, log_scale)
 
         return self._by_kind(h, x, numeric).sum(-1)
-
-
-def _bernoulli(logits, target):
-    return F.binary_cross_entropy_with_logits(logits, target, reduction="none")
