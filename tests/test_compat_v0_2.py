@@ -8,6 +8,7 @@ their module path, e.g. ``skae.modules.Autoencoder``) and give the same
 outputs.
 """
 
+import importlib
 import pickle
 from pathlib import Path
 
@@ -30,6 +31,19 @@ MODELS = {
     "detector": ("X.npy", ("score_samples",)),
 }
 PICKLED = ("ae", "ae_table", "vae")
+
+# Names that code written against 0.2 imports, by module.
+NAMES_0_2 = {
+    "skae": ["TrainingDivergedError"],
+    "skae._net": ["TrainingDivergedError"],
+    "skae.modules": [
+        "ACTIVATIONS", "Architecture", "Autoencoder", "COLUMN_KINDS", "Corruption", "Dropout",
+        "FillMissing", "LOGVAR_MAX", "LOGVAR_MIN", "MAX_ONE_HOT_LEVELS", "NOISE_KINDS",
+        "OUTPUT_ACTIVATIONS", "TabularInput", "TabularOutput", "TiedConvTranspose2d", "TiedLinear",
+        "VariationalAutoencoder", "build_autoencoder", "build_variational_autoencoder",
+        "conv_output_shapes", "embedding_dim", "head_slices", "init_parameters", "set_generator",
+    ],
+}
 
 
 def data(name):
@@ -63,3 +77,17 @@ def test_a_pickle_of_0_2_loads_and_gives_the_same_outputs(name):
     with open(FIXTURES / f"{name}.pickle", "rb") as f:
         model = pickle.load(f)
     check_outputs(model, name)
+
+
+@pytest.mark.parametrize("module_name", NAMES_0_2)
+def test_names_of_0_2_still_import(module_name):
+    module = importlib.import_module(module_name)
+    missing = [name for name in NAMES_0_2[module_name] if not hasattr(module, name)]
+    assert not missing
+
+
+def test_the_training_error_is_one_class_wherever_it_is_imported_from():
+    from skae._net import TrainingDivergedError
+    from skae.exceptions import TrainingDivergedError as Public
+
+    assert TrainingDivergedError is Public is skae.TrainingDivergedError
