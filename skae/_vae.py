@@ -13,15 +13,8 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import BaseAutoencoder
 from ._docstrings import ATTRIBUTES, params
 from ._net import KLWarmup
-from .losses import (
-    VAECriterion,
-    elbo,
-    iwae_bound,
-    iwae_log_weights,
-    kl_normal,
-    negative_log_likelihood,
-)
-from .modules import build_variational_autoencoder
+from .losses import VAECriterion
+from .modules import VariationalAutoencoder, build_variational_autoencoder
 
 # ``score_samples`` estimates the ELBO's reconstruction term with this many
 # fixed quasi-random (scrambled Sobol) standard-normal draws, shared by every
@@ -32,44 +25,6 @@ from .modules import build_variational_autoencoder
 # 64 raw Sobol points have a second moment of 1.12 in their first dimension,
 # which biased the ELBO low.
 N_SCORE_DRAWS = 64
-
-# Upper bound on decoder outputs held at once when decoding many draws.
-_DRAW_CHUNK_ELEMENTS = 2**24
-
-
-def _qmc_draws(n_draws, n_components):
-    points = torch.quasirandom.SobolEngine(n_components, scramble=True, seed=0).draw(
-        n_draws, dtype=torch.float64
-    )
-    eps = torch.special.ndtri(points.clamp(1e-9, 1 - 1e-9))
-    eps = eps - eps.mean(dim=0)
-    if n_components < n_draws:  # whiten: the draws' covariance is exactly I
-        chol = torch.linalg.cholesky(eps.T @ eps / n_draws)
-        return torch.linalg.solve_triangular(chol, eps.T, upper=False).T
-    return eps / eps.square().mean(dim=0).sqrt()
-
-
-def _draws(n_draws, n_components, seed):
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randn(n_draws, n_components, generator=gen, dtype=torch.float64)
-
-
-def _over_draws(module, xb, eps, loss, fn):
-    """``fn(log_px, z, eps, mu, logvar)`` for the posterior draws ``eps`` of each row.
-
-    ``eps`` (n_draws, k) are standard-normal draws shared by the rows; they
-    are decoded a chunk at a time (at most ``_DRAW_CHUNK_ELEMENTS`` decoder
-    outputs), and the results are concatenated along the draws.
-    """
-    mu, logvar = module.posterior(xb)
-    chunk = max(1, _DRAW_CHUNK_ELEMENTS // (len(xb) * xb.shape[1]))
-    results = []
-    for part in eps.split(chunk):
-        part = part.to(mu)[:, None, :]
-        x_pre, z = module.decode_draws(mu, logvar, part)
-        log_px = -negative_log_likelihood(x_pre, xb, loss, module.log_scale, module.output)
-        results.append(fn(log_px, z, part, mu, logvar))
-    return torch.cat(results)
 
 
 class VAETransformer(BaseAutoencoder):
@@ -248,27 +203,16 @@ class VAETransformer(BaseAutoencoder):
             warmup.beta = self.beta
 
     def _score_fn(self):
-        draws = _qmc_draws(N_SCORE_DRAWS, self.n_components_)
+        draws = VariationalAutoencoder.quasi_random_draws(N_SCORE_DRAWS, self.n_components_)
         loss = self.loss
-
-        def fn(m, xb):
-            log_px = _over_draws(m, xb, draws, loss, lambda log_px, *_: log_px).mean(dim=0)
-            return elbo(log_px, kl_normal(*m.posterior(xb)))
-
-        return fn
+        return lambda m, xb: m.elbo(xb, draws, loss)
 
     def _sample_posterior(self, X, random_state):
         """Decode one code drawn from each row's posterior (``inverse_transform``'s output)."""
         X = self._validate_X(X)
         seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
         generator = torch.Generator(device=self.net_.device).manual_seed(seed)
-
-        def draw(m, xb):
-            mu, logvar = m.posterior(xb)
-            eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-            return m.decode(m.reparameterize(mu, logvar, eps))
-
-        return self._decoded(self._batched(X, draw))
+        return self._decoded(self._batched(X, lambda m, xb: m.sample_posterior(xb, generator)))
 
     def sample(self, n_samples=1, random_state=None):
         """Generate rows by decoding codes drawn from the prior N(0, I).
@@ -318,12 +262,6 @@ class VAETransformer(BaseAutoencoder):
             raise ValueError(f"n_importance must be a positive integer, got {n_importance!r}.")
         X = self._validate_X(X)
         seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-        eps = _draws(n_importance, self.n_components_, seed)
+        eps = VariationalAutoencoder.random_draws(n_importance, self.n_components_, seed)
         loss = self.loss
-
-        def fn(m, xb):
-            return iwae_bound(_over_draws(
-                m, xb, eps, loss,
-                lambda log_px, z, part, mu, logvar: iwae_log_weights(log_px, z, part, logvar)))
-
-        return self._batched(X, fn)
+        return self._batched(X, lambda m, xb: m.iwae_bound(xb, eps, loss))

@@ -18,6 +18,7 @@ This module is public: its functions are stable API.
 """
 
 import math
+from abc import ABC, abstractmethod
 
 import torch
 from torch import nn
@@ -54,6 +55,27 @@ RECONSTRUCTION_LOSSES = ("mse", "bce", "mae", "huber")
 _FUSED = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}
 
 
+class _ColumnHeads(ABC):
+    """The protocol of an output that scores each column by its own loss: a table's heads.
+
+    The functions here hand the work to such an ``output`` (a table's
+    :class:`~skae.modules.TabularOutput`, whose column kinds each own a
+    loss) and treat any other output as an activation of plain numbers.
+    """
+
+    @abstractmethod
+    def observed(self, x):
+        """Which entries of ``x`` hold a value: a bool tensor of its shape."""
+
+    @abstractmethod
+    def column_losses(self, h, x, loss="mse"):
+        """Each column's weighted loss for decoder outputs ``h``, shape (..., n_columns)."""
+
+    @abstractmethod
+    def negative_log_likelihood(self, h, x, loss="mse", log_scale=None):
+        """Each row's negative log-likelihood, summed over columns, shape (...)."""
+
+
 def reconstruction_error(x_pre, x, loss="mse", output=None, reduction="none"):
     """Per-sample reconstruction error, averaged over features.
 
@@ -88,7 +110,7 @@ def reconstruction_error(x_pre, x, loss="mse", output=None, reduction="none"):
     """
     if reduction not in ("none", "mean"):
         raise ValueError(f"reduction must be 'none' or 'mean', got {reduction!r}.")
-    if hasattr(output, "column_losses"):  # a table: the mean over observed entries
+    if isinstance(output, _ColumnHeads):  # a table: the mean over observed entries
         err, observed = column_errors(x_pre, x, loss, output), output.observed(x)
         if reduction == "mean":
             return err.sum() / observed.sum().clamp(min=1)
@@ -134,7 +156,7 @@ def column_errors(x_pre, x, loss="mse", output=None):
     >>> column_errors(torch.zeros(1, 2), torch.tensor([[1.0, 3.0]]))
     tensor([[1., 9.]])
     """
-    if hasattr(output, "column_losses"):
+    if isinstance(output, _ColumnHeads):
         return output.column_losses(x_pre, x, loss)
     missing = torch.isnan(x)  # a missing entry has no error
     if loss == "bce":
@@ -227,7 +249,7 @@ def negative_log_likelihood(x_pre, x, loss="mse", log_scale=None, output=None):
     >>> round(float(nll), 4)  # 2 * 0.5 * log(2 pi)
     1.8379
     """
-    if hasattr(output, "negative_log_likelihood"):  # a table: each column's likelihood
+    if isinstance(output, _ColumnHeads):  # a table: each column's likelihood
         return output.negative_log_likelihood(x_pre, x, loss, log_scale)
     missing = torch.isnan(x)  # missing entries add nothing to the likelihood
     if loss == "bce":

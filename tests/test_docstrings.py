@@ -169,7 +169,8 @@ def test_doctests_are_found_in_every_public_docstring():
     }
     assert {
         "skae._autoencoder.AutoencoderTransformer", "skae._vae.VAETransformer",
-        "skae._interpolate.interpolate", "skae.datasets.load_idx", "skae.modules.build_autoencoder",
+        "skae._interpolate.interpolate", "skae.datasets.load_idx",
+        "skae.modules._builders.build_autoencoder",
         "skae.losses.kl_normal",
     } <= found
     if plt is not None:

@@ -7,6 +7,7 @@ import torch
 from _helpers import dense_shapes
 from torch import nn
 
+from skae.losses import elbo, iwae_bound, iwae_log_weights, kl_normal, negative_log_likelihood
 from skae.modules import (
     ACTIVATIONS,
     LOGVAR_MAX,
@@ -180,6 +181,36 @@ def test_vae_log_variances_are_clamped():
     _, logvar = vae.posterior(torch.zeros(3, 4))
     assert (logvar[:, 0] == LOGVAR_MAX).all()
     assert (logvar[:, 1] == LOGVAR_MIN).all()
+
+
+def test_vae_monte_carlo_estimates_are_the_losses_maths_over_the_draws():
+    vae = build_variational_autoencoder(Architecture(4, 2, hidden_layer_sizes=(8,))).eval()
+    x, eps = torch.randn(5, 4), VariationalAutoencoder.random_draws(6, 2, seed=0)
+    mu, logvar = vae.posterior(x)
+    x_pre, z = vae.decode_draws(mu, logvar, eps.float()[:, None, :])
+    log_px = -negative_log_likelihood(x_pre, x, "mae", vae.log_scale, vae.output)
+    torch.testing.assert_close(vae.elbo(x, eps, "mae"),
+                               elbo(log_px.mean(dim=0), kl_normal(mu, logvar)))
+    log_weights = iwae_log_weights(log_px, z, eps.float()[:, None, :], logvar)
+    torch.testing.assert_close(vae.iwae_bound(x, eps, "mae"), iwae_bound(log_weights))
+
+
+def test_vae_draws_are_standard_normal_and_repeatable():
+    eps = VariationalAutoencoder.quasi_random_draws(64, 3)
+    torch.testing.assert_close(eps.mean(dim=0), torch.zeros(3, dtype=torch.float64))
+    torch.testing.assert_close(eps.T @ eps / 64, torch.eye(3, dtype=torch.float64))
+    assert torch.equal(VariationalAutoencoder.quasi_random_draws(64, 3), eps)
+    assert torch.equal(VariationalAutoencoder.random_draws(4, 3, seed=1),
+                       VariationalAutoencoder.random_draws(4, 3, seed=1))
+
+
+def test_vae_sample_posterior_decodes_one_draw_per_row():
+    vae = build_variational_autoencoder(Architecture(4, 2)).eval()
+    x = torch.randn(5, 4)
+    mu, logvar = vae.posterior(x)
+    eps = torch.randn(mu.shape, generator=torch.Generator().manual_seed(3))
+    drawn = vae.sample_posterior(x, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(drawn, vae.decode(mu + torch.exp(0.5 * logvar) * eps))
 
 
 @pytest.mark.parametrize("kwargs", [{"tied_weights": True}, {"noise": "gaussian"}])

@@ -1,0 +1,494 @@
+"""Column kinds: how each kind of a table's columns enters the network, is decoded and scored.
+
+A table's columns reach the network as one float per column: a numeric
+value (standardised by the estimator), a 0/1 flag, or a categorical level's
+code (-1 for a level unseen in fit, or missing). Each kind of column owns
+how it enters the network (its input encoding), what the decoder returns
+for it (its head: width and activation) and its loss, so a new kind is one
+class here.
+"""
+
+from itertools import accumulate
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..losses import ELEMENTWISE_LOSSES, _ColumnHeads, negative_log_likelihood
+from ._layers import _uniform_like
+
+#: Categorical columns with more levels than this enter the network through
+#: a learned embedding instead of a one-hot vector.
+MAX_ONE_HOT_LEVELS = 16
+
+
+def embedding_dim(n_levels):
+    """Width of the embedding of a categorical column with ``n_levels`` levels.
+
+    fastai's rule of thumb ``1.6 * n ** 0.56``, capped at 32.
+
+    Parameters
+    ----------
+    n_levels : int
+        Number of levels.
+
+    Returns
+    -------
+    width : int
+        Embedding width.
+
+    Examples
+    --------
+    >>> embedding_dim(100)
+    21
+    """
+    return min(32, round(1.6 * n_levels ** 0.56))
+
+
+#: The names of the column kinds, spelled here once.
+NUMERIC, BINARY, CATEGORICAL = "numeric", "binary", "categorical"
+
+
+class _ColumnKind:
+    """What a kind of column is to the network: the protocol each kind follows.
+
+    A *one-wide* kind enters the network as its value (``fill`` where it is
+    missing) and is decoded by a one-wide head, to which ``activation``
+    (None: identity) applies; ``loss(heads, target, numeric)`` is its
+    element-wise loss, where ``numeric`` is the loss the estimator chose for
+    numbers. A kind that is not one-wide is a level code, one-hot encoded
+    or embedded, decoded by one logit per level (``head_width``), with the
+    softmax as activation and ``loss(logits, codes)`` its cross-entropy.
+    :class:`TabularInput` and :class:`TabularOutput` batch the columns of
+    each kind, kind by kind in the order of :data:`COLUMN_KINDS`.
+    """
+
+    one_wide = True
+    fill = 0.0
+    activation = None
+
+    @staticmethod
+    def head_width(n_levels):
+        return 1
+
+
+class _Numeric(_ColumnKind):
+    """A numeric column: the value itself in, one linear output, the estimator's ``loss``."""
+
+    @staticmethod
+    def loss(heads, target, numeric):
+        return numeric(heads, target)
+
+
+class _Binary(_ColumnKind):
+    """A 0/1 column: the flag in (0.5 when missing), one logit out, Bernoulli cross-entropy."""
+
+    fill = 0.5
+    activation = staticmethod(torch.sigmoid)
+
+    @staticmethod
+    def loss(heads, target, numeric):
+        return F.binary_cross_entropy_with_logits(heads, target, reduction="none")
+
+
+class _Categorical(_ColumnKind):
+    """A categorical column: its level code in, one logit per level out, cross-entropy.
+
+    An unknown level (code -1) enters as a zero vector and adds no loss.
+    """
+
+    one_wide = False
+
+    @staticmethod
+    def head_width(n_levels):
+        return n_levels
+
+    @staticmethod
+    def activation(h):
+        return torch.softmax(h, dim=-1)
+
+    @staticmethod
+    def loss(logits, codes):
+        flat = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), codes.reshape(-1),
+                               ignore_index=-1, reduction="none")
+        return flat.reshape(codes.shape)
+
+
+#: Each column kind by its name, in the order of a table's heads and losses.
+COLUMN_KINDS = {NUMERIC: _Numeric, BINARY: _Binary, CATEGORICAL: _Categorical}
+ONE_WIDE_KINDS = tuple(name for name, kind in COLUMN_KINDS.items() if kind.one_wide)
+
+
+def head_slices(columns):
+    """Where each column's head sits in a table's decoder output, as ``(start, stop)``.
+
+    Numeric and binary columns' heads come first, then the categorical
+    columns' (one logit per level), each group in column order: the order
+    of :class:`TabularInput`'s encoding, so a tied decoder mirrors its
+    input.
+
+    Parameters
+    ----------
+    columns : sequence of (kind, n_levels[, missing])
+        The columns.
+
+    Returns
+    -------
+    slices : list of (int, int)
+        One per column.
+
+    Examples
+    --------
+    >>> head_slices([("categorical", 3), ("numeric", 1)])
+    [(1, 4), (0, 1)]
+    """
+    columns = [tuple(c) for c in columns]
+    order = sorted(range(len(columns)), key=lambda j: (not COLUMN_KINDS[columns[j][0]].one_wide, j))
+    slices, start = [None] * len(columns), 0
+    for j in order:
+        kind, n = columns[j][0], columns[j][1]
+        slices[j] = (start, start + COLUMN_KINDS[kind].head_width(n))
+        start = slices[j][1]
+    return slices
+
+
+class _Columns(nn.Module):
+    """Where each kind of column sits, as index tensors made once per device.
+
+    (Not buffers: modules are built on the meta device, and these are
+    derived from ``columns``, not learned.)
+    """
+
+    def __init__(self, columns):
+        super().__init__()
+        columns = [tuple(c) for c in columns]
+        self.columns = tuple((str(c[0]), int(c[1])) for c in columns)
+        #: Whether each column had missing values in training (gets an indicator).
+        self.missing = tuple(bool(c[2]) if len(c) > 2 else False for c in columns)
+        self.slices = head_slices(self.columns)
+        self._positions = {
+            kind: [j for j, (k, _) in enumerate(self.columns) if k == kind]
+            for kind in COLUMN_KINDS
+        }
+        self._cache = {}
+
+    def _index(self, name, device):
+        key = (name, str(device))
+        if key not in self._cache:
+            if name.endswith("_heads"):  # the head of a one-wide column starts its slice
+                values = [self.slices[j][0] for j in self._positions[name[:-6]]]
+            elif name == "missing":
+                values = [j for j, flag in enumerate(self.missing) if flag]
+            else:
+                values = self._positions[name]
+            self._cache[key] = torch.tensor(values, dtype=torch.long, device=device)
+        return self._cache[key]
+
+    def _passthrough(self):
+        """The one-wide columns, which enter the network as their values, in column order."""
+        return sorted(j for kind in ONE_WIDE_KINDS for j in self._positions[kind])
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state["_cache"] = {}
+        return state
+
+    def observed(self, x):
+        """Which entries of the columns ``x`` hold a value (not missing, not unknown).
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n_samples, n_columns)
+            Values, flags and level codes; NaN or code -1 where missing.
+
+        Returns
+        -------
+        observed : torch.Tensor of bool, shape (n_samples, n_columns)
+            True where the entry holds a value.
+        """
+        observed = ~torch.isnan(x)
+        cols = self._index(CATEGORICAL, x.device)
+        if len(cols):
+            observed[:, cols] = x[:, cols] >= 0
+        return observed
+
+
+class TabularInput(_Columns):
+    """Encode a table's columns into the network's dense input.
+
+    Numeric and binary columns pass through; a categorical column becomes a
+    one-hot vector, or a learned embedding when it has more than
+    :data:`MAX_ONE_HOT_LEVELS` levels. A code of -1 (an unknown level)
+    becomes a zero vector, as ``OneHotEncoder(handle_unknown='ignore')``
+    encodes it. The encoding lists the numeric and binary columns first,
+    then the one-hot blocks, then the embeddings.
+
+    A missing value (NaN, or code -1) enters as 0 for a standardised number
+    (its training mean), 0.5 for a flag and a zero vector for levels, and
+    columns that had missing values in training get an indicator, 1
+    where the value is missing, after everything else. In training mode,
+    ``hide`` is the fraction of observed entries drawn (from ``generator``)
+    to enter as missing, so the model learns to fill them.
+
+    Parameters
+    ----------
+    columns : sequence of (kind, n_levels) or (kind, n_levels, missing)
+        Each input column's kind (``'numeric'``, ``'binary'`` or
+        ``'categorical'``), number of levels (1 for the others) and whether
+        it gets a missing-value indicator.
+    hide : float, default=0.0
+        Fraction of entries to hide in training mode.
+
+    Examples
+    --------
+    >>> import torch
+    >>> layer = TabularInput([("numeric", 1), ("categorical", 3)])
+    >>> layer(torch.tensor([[0.5, 2.0], [1.0, -1.0]]))
+    tensor([[0.5000, 0.0000, 0.0000, 1.0000],
+            [1.0000, 0.0000, 0.0000, 0.0000]])
+    """
+
+    generator = None
+
+    def __init__(self, columns, hide=0.0):
+        super().__init__(columns)
+        self.hide = float(hide)
+        if self.hide:  # any column may be hidden: all get an indicator
+            self.missing = (True,) * len(self.columns)
+        categorical = self._positions[CATEGORICAL]
+        self._one_hot = [j for j in categorical if self.columns[j][1] <= MAX_ONE_HOT_LEVELS]
+        self._offsets = list(accumulate((self.columns[j][1] for j in self._one_hot), initial=0))
+        self.embeddings = nn.ModuleDict({
+            str(j): nn.Embedding(self.columns[j][1], embedding_dim(self.columns[j][1]))
+            for j in categorical if j not in self._one_hot
+        })
+
+    @property
+    def width(self):
+        """Width of the encoded input."""
+        return (len(self._passthrough()) + self._offsets[-1]
+                + sum(e.embedding_dim for e in self.embeddings.values()) + sum(self.missing))
+
+    def block(self, j):
+        """Where column ``j`` sits in the encoding, as ``(start, stop)``.
+
+        Parameters
+        ----------
+        j : int
+            A column's position.
+
+        Returns
+        -------
+        start, stop : int
+            Its slice of :meth:`forward`'s output.
+        """
+        passthrough = self._passthrough()
+        if j in passthrough:
+            return passthrough.index(j), passthrough.index(j) + 1
+        start = len(passthrough)
+        if j in self._one_hot:
+            i = self._one_hot.index(j)
+            return start + self._offsets[i], start + self._offsets[i + 1]
+        start += self._offsets[-1]
+        for key, embedding in self.embeddings.items():
+            if int(key) == j:
+                return start, start + embedding.embedding_dim
+            start += embedding.embedding_dim
+        raise IndexError(f"no column {j}")
+
+    def _index(self, name, device):
+        key = (name, str(device))
+        if name in ("pass", "fill") and key not in self._cache:
+            values = self._passthrough()
+            if name == "fill":  # what a missing value enters as
+                values = [COLUMN_KINDS[self.columns[j][0]].fill for j in values]
+            dtype = torch.long if name == "pass" else torch.float64
+            self._cache[key] = torch.tensor(values, dtype=dtype, device=device)
+        elif name in ("one_hot", "offsets") and key not in self._cache:
+            values = self._one_hot if name == "one_hot" else self._offsets[:-1]
+            self._cache[key] = torch.tensor(values, dtype=torch.long, device=device)
+        return super()._index(name, device)
+
+    def forward(self, x):
+        """Return the dense encoding of the columns ``x``.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n_samples, n_columns)
+            One float per column: values, flags and level codes.
+
+        Returns
+        -------
+        encoded : torch.Tensor of shape (n_samples, width)
+            The network's input.
+        """
+        if self.training and self.hide:
+            hidden = _uniform_like(x, self.generator) < self.hide
+            x = torch.where(hidden, torch.nan, x)
+        missing = ~self.observed(x)
+        passthrough = self._index("pass", x.device)
+        fill = self._index("fill", x.device).to(x.dtype)
+        parts = [torch.where(missing[:, passthrough], fill, x.index_select(1, passthrough))]
+        x = torch.where(missing, -1.0, x)  # missing levels: code -1, no level
+        if self._one_hot:
+            codes = x.index_select(1, self._index("one_hot", x.device)).long()
+            total = self._offsets[-1]  # unknown levels land in a dropped extra column
+            where = torch.where(codes >= 0, codes + self._index("offsets", x.device), total)
+            hot = x.new_zeros(len(x), total + 1).scatter_(1, where, 1.0)
+            parts.append(hot[:, :total])
+        for j, embedding in self.embeddings.items():
+            codes = x[:, int(j)].long()
+            known = (codes >= 0).to(x.dtype)[:, None]
+            parts.append(embedding(codes.clamp(min=0)).to(x.dtype) * known)
+        if any(self.missing):
+            parts.append(missing[:, self._index("missing", x.device)].to(x.dtype))
+        return torch.cat(parts, dim=1)
+
+
+class TabularOutput(_Columns, _ColumnHeads):
+    """The decoder's heads for a table: one slice of its output per column.
+
+    ``forward`` applies each column's activation (identity for numeric,
+    sigmoid for binary, softmax over a categorical column's levels);
+    :meth:`column_losses` gives each column's loss, weighted by
+    ``weights`` (a buffer; the estimator sets it to one over the loss of
+    predicting the column's training mean or level frequencies, so that
+    every column counts alike whatever its kind and scale), and
+    :meth:`negative_log_likelihood` the VAE's per-row likelihood.
+
+    Parameters
+    ----------
+    columns : sequence of (kind, n_levels)
+        As for :class:`TabularInput`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> heads = TabularOutput([("binary", 1), ("categorical", 2)])
+    >>> heads(torch.zeros(1, 3))
+    tensor([[0.5000, 0.5000, 0.5000]])
+    """
+
+    def __init__(self, columns):
+        super().__init__(columns)
+        self.register_buffer("weights", torch.ones(len(self.columns)))
+
+    @property
+    def width(self):
+        """Width of the decoder output the heads read."""
+        return max(stop for _, stop in self.slices)
+
+    def reset_parameters(self):
+        """Reset the column weights to one."""
+        with torch.no_grad():
+            self.weights.fill_(1.0)
+
+    def _categorical(self):
+        return [(j, *self.slices[j]) for j in self._positions[CATEGORICAL]]
+
+    def forward(self, h):
+        """Apply each column's activation to its slice of ``h``.
+
+        Parameters
+        ----------
+        h : torch.Tensor of shape (..., width)
+            Decoder outputs before activation.
+
+        Returns
+        -------
+        out : torch.Tensor of shape (..., width)
+            Values (numeric), probabilities (binary) and level probabilities
+            (categorical).
+        """
+        out = h.clone()
+        for name in ONE_WIDE_KINDS:
+            activation = COLUMN_KINDS[name].activation
+            if activation is not None:
+                heads = self._index(name + "_heads", h.device)
+                out[..., heads] = activation(h[..., heads])
+        for _, a, b in self._categorical():
+            out[..., a:b] = _Categorical.activation(h[..., a:b])
+        return out
+
+    def _index(self, name, device):
+        key = (name, str(device))
+        if key not in self._cache and name in ("order", "levels"):
+            if name == "order":  # column j's place among the losses, one-wide kinds first
+                grouped = [j for kind in (*ONE_WIDE_KINDS, CATEGORICAL)
+                           for j in self._positions[kind]]
+                values = [grouped.index(j) for j in range(len(self.columns))]
+            else:  # each categorical column's head positions, padded with a dummy one
+                width = max((b - a for _, a, b in self._categorical()), default=0)
+                values = [list(range(a, b)) + [self.width] * (width - (b - a))
+                          for _, a, b in self._categorical()]
+            self._cache[key] = torch.tensor(values, dtype=torch.long, device=device)
+        return super()._index(name, device)
+
+    def _by_kind(self, h, x, numeric):
+        """Per-column losses: ``numeric(h, x)`` for numeric columns, cross-entropy else.
+
+        One batched op per kind: the categorical columns' logits are padded
+        to the widest one (with -inf, which softmax gives no weight) and
+        share one cross-entropy. A missing target (NaN, or code -1) adds no
+        loss.
+        """
+        parts, device = [], h.device
+        for name in ONE_WIDE_KINDS:
+            cols = self._index(name, device)
+            if len(cols):
+                target = x.index_select(-1, cols).to(h.dtype)
+                heads = h.index_select(-1, self._index(name + "_heads", device))
+                missing = torch.isnan(target).expand_as(heads)  # adds no loss
+                losses = COLUMN_KINDS[name].loss(
+                    heads, torch.nan_to_num(target).expand_as(heads), numeric)
+                parts.append(torch.where(missing, 0.0, losses))
+        if self._positions[CATEGORICAL]:
+            padded = torch.cat([h, torch.full_like(h[..., :1], -torch.inf)], dim=-1)
+            logits = padded[..., self._index("levels", device)]  # (..., n, C, L)
+            codes = x.index_select(-1, self._index(CATEGORICAL, device)).long()
+            parts.append(_Categorical.loss(logits, codes.expand(logits.shape[:-1])))
+        return torch.cat(parts, dim=-1).index_select(-1, self._index("order", device))
+
+    def column_losses(self, h, x, loss="mse"):
+        """Each column's weighted loss.
+
+        Parameters
+        ----------
+        h : torch.Tensor of shape (..., n_samples, width)
+            Decoder outputs before activation.
+        x : torch.Tensor of shape (n_samples, n_columns)
+            The columns as :class:`TabularInput` reads them.
+        loss : {'mse', 'mae', 'huber'}, default='mse'
+            The loss of numeric columns.
+
+        Returns
+        -------
+        losses : torch.Tensor of shape (..., n_samples, n_columns)
+            ``weights`` times each column's loss.
+        """
+        losses = self._by_kind(h, x, ELEMENTWISE_LOSSES[loss])
+        return losses * self.weights.to(losses.dtype)
+
+    def negative_log_likelihood(self, h, x, loss="mse", log_scale=None):
+        """Each row's negative log-likelihood under the heads, in nats.
+
+        Parameters
+        ----------
+        h : torch.Tensor of shape (..., n_samples, width)
+            Decoder outputs before activation.
+        x : torch.Tensor of shape (n_samples, n_columns)
+            The columns.
+        loss : {'mse', 'mae'}, default='mse'
+            Gaussian or Laplace likelihood of the numeric columns.
+        log_scale : torch.Tensor, optional
+            Their log scale.
+
+        Returns
+        -------
+        nll : torch.Tensor of shape (..., n_samples)
+            Summed over columns.
+        """
+        def numeric(h_num, x_num):  # one value at a time: the last dimension is 1
+            return negative_log_likelihood(h_num[..., None], x_num[..., None], loss, log_scale)
+
+        return self._by_kind(h, x, numeric).sum(-1)
