@@ -553,6 +553,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         encoded columns (:func:`skae._tabular.encode`).
         """
         X = _tabular.as_pandas(X)
+        self._check_not_empty(X)
         if reset:
             self._set_table(self._describe_table(X))
         if self._table is None:  # a fitted model takes missing values at inference
@@ -562,10 +563,23 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             return X.tocsr() if sp.issparse(X) else X
         _check_feature_names(self, X, reset=reset)
         _check_n_features(self, X, reset=reset)
-        if len(X) == 0:
-            raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
         return _tabular.encode(X if isinstance(X, pd.DataFrame) else pd.DataFrame(X),
                                self._table)
+
+    def _check_not_empty(self, X):
+        """Refuse a table without rows or columns, in sklearn's words.
+
+        (Before its columns are described: a column of no rows has no
+        level, and a frame of no columns no dtype.)
+        """
+        shape = getattr(X, "shape", None)
+        if isinstance(X, pd.DataFrame) or (isinstance(X, np.ndarray) and X.ndim == 2):
+            for size, what in zip(shape, ("sample", "feature")):
+                if size == 0:
+                    raise ValueError(
+                        f"Found array with 0 {what}(s) (shape={tuple(shape)}) while a minimum "
+                        f"of 1 is required by {type(self).__name__}."
+                    )
 
     def _describe_table(self, X):
         """The description of a table's columns, or None for plain numbers.
@@ -587,7 +601,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         # An object ndarray (numbers and text) gets each column's own dtype.
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X).infer_objects()
         mask = _tabular.categorical_mask(X, self.categorical_features)  # X: names or none
-        table = _tabular.describe(frame, mask)
+        table = _tabular.describe(frame, mask,
+                                  check_text=isinstance(self.categorical_features, str))
         if all(c["kind"] == "numeric" and not c["missing"] for c in table):
             return None
         if not frame.columns.is_unique:  # inverse_transform could not name its columns

@@ -1,6 +1,7 @@
 """AutoencoderImputer: fill missing values with an autoencoder's reconstruction."""
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -191,7 +192,8 @@ class AutoencoderImputer(_BaseImputer):
         -------
         X_imputed : ndarray or DataFrame of shape (n_samples, n_features_out)
             ``X`` with its gaps filled and its observed entries unchanged
-            (columns empty in ``fit`` dropped unless ``keep_empty_features``;
+            (columns empty in ``fit`` dropped, with a warning as
+            ``SimpleImputer`` gives, unless ``keep_empty_features``;
             indicator columns appended with ``add_indicator``). A DataFrame
             with non-numeric columns comes back as a DataFrame with its dtypes;
             so does a numeric DataFrame with ``set_output(transform="pandas")``.
@@ -205,6 +207,17 @@ class AutoencoderImputer(_BaseImputer):
         mask = _mask(X)
         indicator = self._transform_indicator(mask)
         keep = np.ones(mask.shape[1], bool) if self.keep_empty_features else ~self._empty
+        if not keep.all():  # as SimpleImputer warns
+            skipped = np.flatnonzero(self._empty)
+            if hasattr(self, "feature_names_in_"):
+                skipped = self.feature_names_in_[skipped]
+            warnings.warn(
+                f"Skipping features without any observed values: {skipped.tolist()}. At "
+                "least one non-missing value is needed to impute a column; "
+                "keep_empty_features=True keeps them (filled with 0).",
+                UserWarning,
+                stacklevel=3,  # transform's caller, through set_output's wrapper
+            )
         reconstruction = self._reconstruct(_columns(X, ~self._empty))
         if frame is not None:  # numbers in, a DataFrame out: in the table's dtypes
             reconstruction = _as_dtypes(reconstruction, _columns(frame, ~self._empty).dtypes)

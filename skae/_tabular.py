@@ -10,13 +10,14 @@ and :func:`decode` turn DataFrames into model input and decoder output back
 into a DataFrame with the original names, order and dtypes.
 """
 
-from numbers import Integral
+import warnings
+from numbers import Integral, Number
 
 import numpy as np
 import pandas as pd
 from pandas.api import types
 
-from .modules import head_slices
+from .modules import MAX_ONE_HOT_LEVELS, head_slices
 
 # A numeric column whose standard deviation is below this is only centred.
 _MIN_SCALE = 1e-12
@@ -126,22 +127,92 @@ def _levels(series):
     else:
         observed = series.dropna()
         try:
-            levels = sorted(pd.unique(observed))
+            unique = pd.unique(observed)
+        except TypeError:  # unhashable values, such as lists
+            raise ValueError(
+                f"Categorical column {name!r} has a level of type "
+                f"{_unhashable_type(observed)}; levels must be strings, numbers or booleans."
+            ) from None
+        try:
+            levels = sorted(unique)
         except TypeError:  # mixed types: order by their text
-            levels = sorted(pd.unique(observed), key=str)
+            levels = sorted(unique, key=str)
     try:
-        levels = [_plain(v) for v in levels]
+        return [_plain(v) for v in levels]
     except TypeError as exc:
         raise ValueError(
             f"Categorical column {name!r} has a level of type {exc}; levels must be "
             "strings, numbers or booleans."
         ) from None
-    if len(levels) < 2:
-        raise ValueError(
-            f"Categorical column {name!r} has {len(levels)} level(s) "
-            f"({levels!r}): it carries no information to encode. Drop it."
-        )
-    return levels
+
+
+def _unhashable_type(values):
+    """The type name of the first value in ``values`` that cannot be hashed."""
+    for value in values:
+        try:
+            hash(value)
+        except TypeError:
+            return type(value).__name__
+    return "unknown"
+
+
+def _family(value):
+    """A level's type as the user sees it: text, a number or a flag."""
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, Number):
+        return "number"
+    if isinstance(value, str):
+        return "str"
+    return type(value).__name__
+
+
+def _mean_and_scale(observed):
+    """The mean and standard deviation of finite numbers, without overflow.
+
+    Values beyond about 1e154 overflow the squares of ``np.std``: they are
+    divided by the largest magnitude first. Ordinary data gets exactly
+    ``np.mean`` and ``np.std``.
+    """
+    if not len(observed):
+        return 0.0, 1.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, std = np.mean(observed), np.std(observed)
+    if not (np.isfinite(mean) and np.isfinite(std)) and np.isfinite(observed).all():
+        largest = np.max(np.abs(observed))
+        mean = largest * np.mean(observed / largest)
+        std = largest * np.std(observed / largest)
+    return float(mean), float(max(std, _MIN_SCALE))
+
+
+def _warn_about_text(series, levels):
+    """Warn when a text column taken as categorical looks like numbers, dates or an id.
+
+    Only columns with more levels than a one-hot vector takes: a few
+    levels, even ones that read as numbers ('1', '2', '3'), are categories.
+    """
+    if len(levels) <= MAX_ONE_HOT_LEVELS or not all(isinstance(v, str) for v in levels):
+        return
+    text = pd.Series(levels, dtype=object)
+    if pd.to_numeric(text, errors="coerce").notna().all():
+        what = (f"whose {len(levels)} distinct values all read as numbers",
+                "If they are numbers, convert the column (pd.to_numeric)")
+    elif pd.to_datetime(text, format="ISO8601", errors="coerce").notna().all():
+        what = (f"whose {len(levels)} distinct values all read as dates or times",
+                "If they are, convert the column (pd.to_datetime, then to numbers such as "
+                "days since a date)")
+    elif len(levels) == series.notna().sum():
+        what = (f"with a different value in each of its {len(levels)} rows",
+                "An identifier carries nothing to learn: drop the column")
+    else:
+        return
+    warnings.warn(
+        f"Column {series.name!r} is text {what[0]}; it is taken as a categorical column "
+        f"with {len(levels)} levels. {what[1]}. If its values are categories, make it a "
+        "'category' dtype or name it in categorical_features, which silences this warning.",
+        UserWarning,
+        stacklevel=8,  # fit's caller, past describe, _describe_table, _model_input, ...
+    )
 
 
 def _dtype_name(series):
@@ -151,8 +222,13 @@ def _dtype_name(series):
     return str(dtype)
 
 
-def describe(X, mask):
+def describe(X, mask, check_text=False):
     """Describe each column of the DataFrame ``X``: its kind and what decodes it.
+
+    Warns about a column without observed values (nothing is learned about
+    it: it is encoded as missing and decoded as missing) and, with
+    ``check_text``, about a text column with many levels that all read as
+    numbers or dates, or that differ in every row.
 
     Parameters
     ----------
@@ -160,6 +236,9 @@ def describe(X, mask):
         The training data.
     mask : ndarray of bool
         Which columns are categorical (:func:`categorical_mask`).
+    check_text : bool, default=False
+        Whether the text columns are categorical by their dtype alone
+        (``categorical_features='from_dtype'``), so worth the check.
 
     Returns
     -------
@@ -167,7 +246,8 @@ def describe(X, mask):
         Per column: ``name``, ``kind``, ``dtype`` (the original dtype's
         name), ``missing`` (whether it had missing values), and ``mean``
         and ``scale`` of its observed values (numeric), ``levels``
-        (categorical; with ``ordered`` for a ``category`` column).
+        (categorical; with ``ordered`` for a ``category`` column);
+        ``empty`` (True) for a column without observed values.
     """
     table = []
     for j, (name, categorical) in enumerate(zip(X.columns, mask)):
@@ -177,20 +257,33 @@ def describe(X, mask):
                   "missing": bool(series.isna().any())}
         if column["kind"] == "numeric":
             values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-            observed = values[~np.isnan(values)]
-            column["mean"] = float(np.mean(observed)) if len(observed) else 0.0
-            column["scale"] = float(max(np.std(observed), _MIN_SCALE)) if len(observed) else 1.0
+            column["mean"], column["scale"] = _mean_and_scale(values[~np.isnan(values)])
         elif column["kind"] == "categorical":
             column["levels"] = _levels(series)
             if isinstance(series.dtype, pd.CategoricalDtype):
                 column["ordered"] = bool(series.dtype.ordered)
+            elif check_text:
+                _warn_about_text(series, column["levels"])
+        if len(series) and series.isna().all():
+            column["empty"] = True
+            warnings.warn(
+                f"Column {name!r} has no observed values: nothing is learned about it, "
+                "inverse_transform gives missing values in it, and values it holds at "
+                "transform are ignored. Drop it (SimpleImputer skips such columns).",
+                UserWarning,
+                stacklevel=7,  # fit's caller, past _describe_table, _model_input, _train
+            )
         table.append(column)
     return table
 
 
 def model_columns(table):
-    """The ``(kind, n_levels, missing)`` of each column, for :class:`~skae.modules.Architecture`."""
-    return tuple((c["kind"], len(c.get("levels", (0,))), bool(c.get("missing", False)))
+    """The ``(kind, n_levels, missing)`` of each column, for :class:`~skae.modules.Architecture`.
+
+    A categorical column without levels (it had no observed value) gets
+    one head all the same: it is never trained, and decodes as missing.
+    """
+    return tuple((c["kind"], max(1, len(c.get("levels", (0,)))), bool(c.get("missing", False)))
                  for c in table)
 
 
@@ -200,7 +293,7 @@ def encode(X, table):
     Numeric columns are standardised, booleans are 0/1 and categorical
     columns hold their level's code, -1 for a level not seen in fit. A
     missing value (NaN, None, ``pd.NA``) is NaN, or -1 in a categorical
-    column.
+    column; so is every value of a column without observed values in fit.
 
     Parameters
     ----------
@@ -213,35 +306,98 @@ def encode(X, table):
     -------
     encoded : ndarray of shape (n_samples, n_columns)
         float32 if every column is float32, else float64.
+
+    Raises
+    ------
+    ValueError
+        Naming the column: a numeric or boolean column of a dtype that fit
+        refuses (a datetime, say) or of values that are no numbers; a
+        categorical column holding a value of another type than its levels
+        (a number among text levels); infinite values, or values beyond
+        the float32 range once standardised; a flag other than True/False.
     """
     # float32 for all-float32 numbers (their dtype carries through to the codes).
     dtype = np.float32 if all(c["dtype"] == "float32" for c in table) else np.float64
     out = np.empty((len(X), len(table)), dtype=dtype)
     for j, column in enumerate(table):
         series = X.iloc[:, j]
-        name = column["name"]
-        if column["kind"] == "categorical":
-            # -1 for a level not seen in fit and for a missing value
-            # (pd.Categorical with fixed categories would too, but pandas
-            # deprecates values outside the categories).
-            codes = pd.Index(column["levels"]).get_indexer(series)
-            out[:, j] = np.where(series.isna().to_numpy(), -1, codes)
-            continue
-        try:
-            values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"Column {name!r} was {column['kind']} in fit but holds values of dtype "
-                f"{series.dtype} now."
-            ) from None
-        if np.isinf(values).any():
-            raise ValueError(f"Column {name!r} has infinite values.")
-        if column["kind"] == "numeric":
-            values = (values - column["mean"]) / column["scale"]
-        elif not np.isin(values[~np.isnan(values)], (0.0, 1.0)).all():
-            raise ValueError(f"Boolean column {name!r} holds values other than True/False.")
-        out[:, j] = values
+        if column.get("empty"):  # nothing was learned about it: always missing
+            out[:, j] = -1 if column["kind"] == "categorical" else np.nan
+        elif column["kind"] == "categorical":
+            out[:, j] = _encode_levels(series, column)
+        else:
+            out[:, j] = _encode_numbers(series, column)
     return out
+
+
+def _encode_levels(series, column):
+    """A categorical column's level codes: -1 for an unknown level or a missing value."""
+    name, levels = column["name"], column["levels"]
+    # (pd.Categorical with fixed categories would do it too, but pandas
+    # deprecates values outside the categories.)
+    try:
+        codes = pd.Index(levels).get_indexer(series)
+    except TypeError:  # unhashable values, such as lists
+        raise ValueError(
+            f"Categorical column {name!r} holds a value of type "
+            f"{_unhashable_type(series.dropna())}; its levels in fit are strings, numbers or "
+            "booleans."
+        ) from None
+    missing = series.isna().to_numpy()
+    unknown = (codes < 0) & ~missing
+    if unknown.any():  # an unseen level of the levels' type is no level; another type is wrong
+        families = {_family(v) for v in levels}
+        for value in pd.unique(series[unknown]):
+            if _family(value) not in families:
+                value = _plain(value) if isinstance(value, np.generic) else value
+                shown = ", ".join(repr(v) for v in levels[:3]) + (", ..." if len(levels) > 3
+                                                                   else "")
+                raise ValueError(
+                    f"Categorical column {name!r} holds {value!r} ({type(value).__name__}), "
+                    f"but its levels in fit are {' or '.join(sorted(families))} ({shown}). "
+                    "Give the column its levels' type; an unseen level of that type is read "
+                    "as no level, a missing value (NaN) as missing."
+                )
+    return np.where(missing, -1, codes)
+
+
+def _reads_as_numbers(dtype):
+    """Whether a numeric or boolean column may hold values of ``dtype`` at transform."""
+    return (types.is_numeric_dtype(dtype) and not types.is_complex_dtype(dtype)) \
+        or types.is_object_dtype(dtype) or types.is_string_dtype(dtype) \
+        or isinstance(dtype, pd.CategoricalDtype)
+
+
+def _encode_numbers(series, column):
+    """A numeric column standardised, or a boolean column as 0/1; NaN where missing."""
+    name, kind = column["name"], column["kind"]
+    refused = ValueError(
+        f"Column {name!r} was {kind} in fit but holds values of dtype {series.dtype} now."
+    )
+    if not _reads_as_numbers(series.dtype):  # datetimes would read as nanoseconds
+        raise refused
+    try:
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError):
+        raise refused from None
+    if np.isinf(values).any():
+        raise ValueError(f"Column {name!r} has infinite values.")
+    if kind == "binary":
+        if not np.isin(values[~np.isnan(values)], (0.0, 1.0)).all():
+            raise ValueError(f"Boolean column {name!r} holds values other than True/False.")
+        return values
+    with np.errstate(over="ignore"):
+        standard = (values - column["mean"]) / column["scale"]
+    limit = np.finfo(np.float32).max
+    too_large = ~(np.abs(standard) <= limit) & ~np.isnan(values)
+    if too_large.any():
+        i = np.flatnonzero(too_large)[0]
+        raise ValueError(
+            f"Column {name!r} holds {values[i]:.3g}, {abs(standard[i]):.3g} standard "
+            f"deviations from its training mean ({column['mean']:.3g}): beyond the float32 "
+            f"range ({limit:.3g}) the network computes in. Clip or rescale the column."
+        )
+    return standard
 
 
 def decode(outputs, table, index=None):
@@ -264,7 +420,9 @@ def decode(outputs, table, index=None):
         Numeric columns in their original units and dtype (integers
         rounded), booleans, and each categorical column's most probable
         level, with its original dtype (a ``category`` column keeps its
-        categories).
+        categories). A column without observed values in fit is all
+        missing (NaN, or its dtype's missing value): nothing was learned
+        about it.
     """
     data = {}
     for column, (start, stop) in zip(table, head_slices(model_columns(table))):
@@ -278,6 +436,12 @@ def decode(outputs, table, index=None):
 
 def _decode_column(block, column):
     dtype = column["dtype"]
+    if column.get("empty"):  # nothing was learned about it: missing, in its dtype
+        missing = np.full(len(block), np.nan, dtype=object if dtype == "object" else float)
+        if dtype == "category":
+            return pd.Categorical(missing, categories=column["levels"],
+                                  ordered=column.get("ordered", False))
+        return missing if dtype == "object" else pd.array(missing, dtype=dtype)
     if column["kind"] == "numeric":
         return as_numeric_dtype(block[:, 0] * column["scale"] + column["mean"], dtype)
     if column["kind"] == "binary":
@@ -343,6 +507,6 @@ def marginal_logits(encoded, table):
             logits[start] = np.log(p / (1 - p))
         else:
             codes = values[values >= 0].astype(np.intp)
-            counts = np.bincount(codes, minlength=len(column["levels"]))
+            counts = np.bincount(codes, minlength=stop - start)
             logits[start:stop] = np.log(np.maximum(counts / max(counts.sum(), 1), 1e-6))
     return logits

@@ -1,5 +1,7 @@
 """Spec for skae.AutoencoderImputer (sklearn's contract: tests/test_common.py)."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -61,13 +63,31 @@ def test_add_indicator_appends_the_missing_mask():
 
 @pytest.mark.parametrize("keep", [False, True])
 def test_empty_features_are_dropped_or_kept_as_zeros(keep):
+    # As SimpleImputer: transform warns about the columns it drops.
     X = with_gaps(low_rank())
     X[:, 2] = np.nan
-    out = AutoencoderImputer(FAST, keep_empty_features=keep, random_state=0).fit_transform(X)
+    imputer = AutoencoderImputer(FAST, keep_empty_features=keep, random_state=0).fit(X)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = imputer.transform(X)
+    skipped = [str(w.message) for w in caught if "Skipping features" in str(w.message)]
     if keep:
         assert out.shape == X.shape and (out[:, 2] == 0).all()
+        assert not skipped
     else:
         assert out.shape == (len(X), X.shape[1] - 1)
+        assert skipped == ["Skipping features without any observed values: [2]. At least one "
+                           "non-missing value is needed to impute a column; "
+                           "keep_empty_features=True keeps them (filled with 0)."]
+
+
+def test_empty_features_of_a_table_are_named_in_the_warning():
+    frame = mixed_with_gaps().assign(nothing=np.nan)
+    imputer = AutoencoderImputer(FAST, random_state=0).fit(frame)
+    with pytest.warns(UserWarning, match=r"Skipping features without any observed values: "
+                                         r"\['nothing'\]"):
+        out = imputer.transform(frame)
+    assert list(out.columns) == list(frame.columns[:-1])
 
 
 def test_missing_values_placeholder():

@@ -14,6 +14,7 @@ exactly its previous results.
 
 import copy
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -653,6 +654,134 @@ def test_clone_and_pickle_a_fitted_table_model(Est):
     assert_array_equal(fresh.fit(X).transform(X), Z)  # same seed, same model
 
 
+# ------------------------------------------------ what real tables hold
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+@pytest.mark.parametrize("column", [pd.Series(["k"] * N, dtype=object),
+                                    pd.Categorical(["k"] * N)])
+def test_a_categorical_column_with_one_level_reconstructs_it(Est, column):
+    # As a constant numeric column is taken: a cross-validation fold may
+    # hold one level of a column.
+    X = mixed_table().assign(const=column)
+    est = small(Est).fit(X)
+    assert est.feature_kinds_[-1] == "categorical"
+    assert_array_equal(est.categories_[-1], ["k"])
+    out = est.inverse_transform(est.transform(X))
+    assert (out["const"] == "k").all() and out["const"].dtype == X["const"].dtype
+    assert_array_equal(est.reconstruction_error(X, per_feature=True)[:, -1], 0.0)
+
+
+# A column without observed values, of each dtype that can be one, and
+# values it may hold at transform.
+EMPTY_COLUMNS = {
+    "float64": (np.full(N, np.nan), np.ones(N)),
+    "Float64": (pd.array([pd.NA] * N, dtype="Float64"), pd.array(np.ones(N), dtype="Float64")),
+    "boolean": (pd.array([pd.NA] * N, dtype="boolean"), pd.array([True] * N, dtype="boolean")),
+    "object": (pd.Series([None] * N, dtype=object), pd.Series(["a"] * N, dtype=object)),
+    "category": (pd.Categorical([np.nan] * N, categories=["a", "b"]),
+                 pd.Categorical(["a"] * N, categories=["a", "b"])),
+}
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+@pytest.mark.parametrize("dtype", list(EMPTY_COLUMNS))
+def test_a_column_without_observed_values_is_warned_about_and_decodes_as_missing(Est, dtype):
+    # Nothing is learned about it: inverse_transform gives it back missing
+    # (in its dtype) instead of inventing values, and values it holds later
+    # are ignored (the model has no weights trained on them).
+    empty, filled = EMPTY_COLUMNS[dtype]
+    X = mixed_table().assign(empty=empty)
+    with pytest.warns(UserWarning, match=r"Column 'empty' has no observed values: nothing is "
+                                         r"learned about it.*missing values.*Drop it"):
+        est = small(Est).fit(X)
+    Z = est.transform(X)
+    out = est.inverse_transform(Z)
+    assert out["empty"].isna().all() and out["empty"].dtype == X["empty"].dtype
+    assert list(out.columns) == list(X.columns)
+    assert_array_equal(est.transform(X.assign(empty=filled)), Z)
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_an_array_column_without_observed_values_decodes_as_nan(Est):
+    X = np.random.RandomState(0).randn(N, 3)
+    X[:, 1] = np.nan
+    with pytest.warns(UserWarning, match="Column 1 has no observed values"):
+        est = small(Est).fit(X)
+    out = est.inverse_transform(est.transform(X))
+    assert out.shape == X.shape and np.isnan(out[:, 1]).all() and np.isfinite(out[:, [0, 2]]).all()
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_the_only_categorical_column_without_observed_values(Est):
+    # A categorical column without a level still gets a (never trained) head.
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame({"x": rng.randn(N), "flag": rng.rand(N) > 0.5,
+                      "empty": pd.Series([None] * N, dtype=object)})
+    with pytest.warns(UserWarning, match="Column 'empty' has no observed values"):
+        est = small(Est).fit(X)
+    assert_array_equal(est.categories_[0], [])
+    out = est.inverse_transform(est.transform(X))
+    assert out["empty"].isna().all() and out["empty"].dtype == object
+    assert np.isfinite(est.score_samples(X)).all()
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_a_huge_finite_value_is_standardised_without_overflow(Est):
+    # 1e300 squared overflows: the column's mean and scale are computed
+    # without it, and every reconstruction stays finite. A value beyond the
+    # float32 range once standardised is refused at transform.
+    X = mixed_table()
+    X.loc[0, "height"] = 1e300
+    est = small(Est).fit(X)
+    assert np.isfinite(est.transform(X)).all()
+    out = est.inverse_transform(est.transform(X))
+    assert np.isfinite(out["height"]).all()
+    with pytest.raises(ValueError, match=r"Column 'height' holds 1e\+300, .* beyond the float32 "
+                                         r"range"):
+        small(Est).fit(mixed_table()).transform(X)
+
+
+TEXT_THAT_IS_NO_CATEGORY = {  # values of N rows, what the warning says
+    "numbers": ([str(2700 + 25 * (i % 90)) for i in range(N)],
+                r"whose 90 distinct values all read as numbers.*pd.to_numeric"),
+    "decimals": ([f"{0.5 * (i % 40):.1f}" for i in range(N)], "whose 40 .* all read as numbers"),
+    "dates": ([str(d.date()) for d in pd.date_range("2000-01-01", periods=N // 2)] * 2,
+              "whose 100 .* all read as dates or times.*pd.to_datetime"),
+    "identifiers": ([f"row{i}" for i in range(N)],
+                    f"with a different value in each of its {N} rows.*drop the column"),
+}
+
+
+@pytest.mark.parametrize("case", list(TEXT_THAT_IS_NO_CATEGORY))
+def test_text_columns_of_numbers_dates_or_identifiers_are_warned_about(case):
+    # 'from_dtype' makes every text column categorical; one whose many
+    # levels all read as numbers or dates, or that differs in every row, is
+    # most likely not one. Naming it in categorical_features, or a category
+    # dtype, says it is.
+    values, what = TEXT_THAT_IS_NO_CATEGORY[case]
+    X = mixed_table().assign(text=pd.Series(values, dtype=object))
+    with pytest.warns(UserWarning, match=rf"Column 'text' is text {what}.*categorical_features"):
+        est = small(AutoencoderTransformer).fit(X)
+    assert est.feature_kinds_[-1] == "categorical"
+    names = list(est.feature_names_in_[est.feature_kinds_ == "categorical"])
+    for settings, data in [({"categorical_features": names}, X),
+                           ({}, X.astype({"text": "category"}))]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            small(AutoencoderTransformer, **settings).fit(data)
+        assert not [w for w in caught if "Column 'text'" in str(w.message)]
+
+
+def test_a_few_text_levels_that_read_as_numbers_are_taken_as_categories():
+    # Up to MAX_ONE_HOT_LEVELS levels: codes such as '1', '2', '3' are categories.
+    X = mixed_table().assign(code=pd.Series(["1", "2", "3", "4"] * (N // 4), dtype=object))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        small(AutoencoderTransformer).fit(X)
+    assert not [w for w in caught if "Column 'code'" in str(w.message)]
+
+
 # ------------------------------------------------------------- bad tables
 
 def with_column(name, values):
@@ -665,13 +794,11 @@ BAD_TABLES = {
     "timedelta": (with_column("wait", pd.to_timedelta(np.arange(N), unit="s")),
                   r"Column 'wait' has dtype timedelta64"),
     "complex": (with_column("z", np.ones(N) + 1j), r"Column 'z' has dtype complex128"),
-    "one level": (with_column("const", pd.Series(["k"] * N, dtype=object)),
-                  r"Categorical column 'const' has 1 level\(s\)"),
-    "one category": (with_column("const", pd.Categorical(["k"] * N)),
-                     r"Categorical column 'const' has 1 level\(s\)"),
     "level of another type": (with_column("pair", pd.Series([(1, 2), (3, 4)] * (N // 2),
                                                             dtype=object)),
                               r"Categorical column 'pair' has a level of type tuple"),
+    "lists": (with_column("pair", pd.Series([[1, 2], [3]] * (N // 2), dtype=object)),
+              r"Categorical column 'pair' has a level of type list; levels must be strings"),
     "repeated name": (lambda X: pd.concat([X, X[["height"]]], axis=1),
                       r"A table's column names must be unique; \['height'\] repeat"),
 }
@@ -686,22 +813,65 @@ def test_bad_tables_are_refused_naming_the_column(Est, case):
     assert not hasattr(small(Est), "net_")
 
 
+# A table fitted on mixed_table() refuses these at transform, naming the column.
+BAD_AT_TRANSFORM = {
+    "number in a boolean": (with_column("flag", 2.0),
+                            "Boolean column 'flag' holds values other than True/False"),
+    "text in a number": (with_column("height", "tall"),
+                         "Column 'height' was numeric in fit but holds values of dtype"),
+    "datetime in a number": (with_column("height", pd.date_range("2000-01-01", periods=N)),
+                             r"Column 'height' was numeric in fit but holds values of dtype "
+                             r"datetime64"),
+    "timedelta in a boolean": (with_column("flag", pd.to_timedelta(np.arange(N), unit="s")),
+                               r"Column 'flag' was binary in fit but holds values of dtype "
+                               r"timedelta64"),
+    "number in a text column": (with_column("pet", 1.0),
+                                r"Categorical column 'pet' holds 1\.0 \(float\), but its "
+                                r"levels in fit are str \('cat', 'dog'\)"),
+    "number in a category": (with_column("color", 1.0),
+                             r"Categorical column 'color' holds 1\.0 \(float\)"),
+    "lists in a text column": (with_column("pet", pd.Series([[1, 2]] * N, dtype=object)),
+                               r"Categorical column 'pet' holds a value of type list"),
+}
+
+
 @pytest.mark.parametrize("Est", ESTIMATORS)
-def test_bad_tables_at_transform_are_refused_naming_the_column(Est):
+@pytest.mark.parametrize("case", list(BAD_AT_TRANSFORM))
+def test_bad_tables_at_transform_are_refused_naming_the_column(Est, case):
+    # An unseen level of the levels' own type is no level (see above); a
+    # value of another type (a number where the levels are text) is a
+    # mistake, and so is a dtype fit would have refused.
     X = mixed_table()
     est = small(Est).fit(X)
-    for change, match in [
-        (with_column("flag", 2.0), "Boolean column 'flag' holds values other than True/False"),
-        (with_column("height", "tall"), "Column 'height' was numeric in fit but holds values"),
-    ]:
-        with pytest.raises(ValueError, match=match):
-            est.transform(change(X))
-        with pytest.raises(ValueError, match=match):
-            est.reconstruction_error(change(X))
+    change, match = BAD_AT_TRANSFORM[case]
+    with pytest.raises(ValueError, match=match):
+        est.transform(change(X))
+    with pytest.raises(ValueError, match=match):
+        est.reconstruction_error(change(X))
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_renamed_or_reordered_columns_at_transform_are_refused(Est):
+    X = mixed_table()
+    est = small(Est).fit(X)
     with pytest.raises(ValueError, match="feature names should match"):
         est.transform(X.rename(columns={"pet": "animal"}))
     with pytest.raises(ValueError, match="Feature names must be in the same order"):
         est.transform(X[X.columns[::-1]])
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+@pytest.mark.parametrize("data", ["rows", "columns"])
+def test_empty_tables_are_refused_as_sklearn_refuses_empty_arrays(Est, data):
+    X = mixed_table()
+    empty, what = (X.iloc[:0], "sample") if data == "rows" else (X.iloc[:, :0], "feature")
+    match = (rf"Found array with 0 {what}\(s\) \(shape=\({empty.shape[0]}, "
+             rf"{empty.shape[1]}\)\) while a minimum of 1 is required by {Est.__name__}")
+    with pytest.raises(ValueError, match=match):
+        small(Est).fit(empty)
+    if data == "rows":
+        with pytest.raises(ValueError, match=match):
+            small(Est).fit(X).transform(empty)
 
 
 @pytest.mark.parametrize("Est", ESTIMATORS)
