@@ -2,7 +2,9 @@
 
 import copy
 import math
+import threading
 import warnings
+import weakref
 from contextlib import contextmanager
 from functools import cache
 from numbers import Integral, Real
@@ -135,6 +137,61 @@ def drawing_from(net, generator):
         net.generator_ = None
         if holdout is not None:
             holdout.generator = None
+
+
+# Each fitted module's float64 copy (see _float64_module), kept while the module lives.
+_FLOAT64_COPIES = weakref.WeakKeyDictionary()
+_FLOAT64_COPIES_LOCK = threading.Lock()
+
+
+def _weights_stamp(module):
+    """What identifies the current weights of ``module`` without reading them.
+
+    ``(tensors, numbers)``: each parameter and buffer, with its version
+    counter (bumped by every in-place change torch sees: ``load_state_dict``,
+    ``copy_`` under ``no_grad``, most optimizer steps) and its storage
+    (replaced by ``module.to(...)`` or ``param.data = ...``); and each
+    parameter's gradient with its counter: torch's fused optimizers (skae's
+    default Adam) step without bumping the parameters' counters, but every
+    step follows a backward pass, which replaces the gradient or bumps its
+    counter. The tensors themselves are kept, not their ids, so a new
+    tensor cannot pass for a freed one whose id it reuses.
+    """
+    params, buffers = list(module.parameters()), list(module.buffers())
+    grads = [p.grad for p in params]
+    tensors = (*params, *grads, *buffers)
+    numbers = tuple((t._version, t.data_ptr()) if t is not None else None for t in tensors)
+    return tensors, numbers
+
+
+def _same_stamp(a, b):
+    return (len(a[0]) == len(b[0]) and all(x is y for x, y in zip(a[0], b[0]))
+            and a[1] == b[1])
+
+
+def _float64_module(module):
+    """A float64, eval-mode copy of ``module``, made again only when its weights change.
+
+    The copy is kept beside the module (as long as the module lives, so a
+    model's float64 inference holds its weights twice more in memory) with
+    the :func:`_weights_stamp` it was made from. Every float64 call checks
+    the stamp, a few microseconds where copying costs a millisecond or more,
+    and copies again if anything changed. Writes through ``param.data`` (a
+    separate version counter) outside training are the one change it cannot
+    see: change weights under ``torch.no_grad()`` instead.
+    """
+    stamp = _weights_stamp(module)
+    with _FLOAT64_COPIES_LOCK:
+        cached = _FLOAT64_COPIES.get(module)
+    if cached is not None and _same_stamp(cached[0], stamp):
+        return cached[1]
+    double = copy.deepcopy(module).double().eval()
+    for p in double.parameters():  # inference needs no gradients
+        p.grad = None
+        p.requires_grad_(False)
+    with _FLOAT64_COPIES_LOCK:
+        _FLOAT64_COPIES[module] = (stamp, double)
+    return double
 
 
 def _validation_monitor(callback):
@@ -756,17 +813,17 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         The one inference path: eval mode, no autograd, batches of
         ``INFERENCE_BATCH_SIZE`` moved to the device one at a time and written
         into one preallocated output of ``X``'s dtype. Float64 input runs
-        through a float64 copy of the module, so a row's result depends on
-        the other rows in its batch only through float64 rounding (a few
-        ulps: BLAS libraries pick other kernels for very small batches on
-        some CPUs).
+        through a float64 copy of the module (made once per weights: see
+        :func:`_float64_module`), so a row's result depends on the other
+        rows in its batch only through float64 rounding (a few ulps: BLAS
+        libraries pick other kernels for very small batches on some CPUs).
         """
         dtype = X.dtype
         module = self.net_.module_
         if module.training:  # e.g. left so by a user's own loop on net_.module_
             module.eval()
         if dtype == np.float64:
-            module = copy.deepcopy(module).double()
+            module = _float64_module(module)
         device = self.net_.device
         out = None
         flops = min(X.shape[0], INFERENCE_BATCH_SIZE) * self._flops_per_row()
