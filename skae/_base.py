@@ -955,7 +955,26 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         ((100,), (100, 4))
         """
         X = self._validate_X(X)
-        return self._batched(X, self._reconstruction_error_fn(per_feature))
+        fn = self._reconstruction_error_fn(per_feature)
+        return self._overflows_in_float64(X, fn, self._batched(X, fn))
+
+    def _overflows_in_float64(self, X, fn, values):
+        """``values`` (``fn`` over ``X``) with float32 rows that overflowed computed in float64.
+
+        A float32 row whose result is not finite (a square beyond 3.4e38 on
+        the way) is computed again, alone with the other such rows, through
+        the float64 module; its result, rounded to float32, is finite if it
+        fits there, else infinite. The other rows keep their float32 results.
+        """
+        if X.dtype != np.float32:
+            return values
+        bad = ~np.isfinite(values)
+        rows = np.flatnonzero(bad.reshape(len(values), -1).any(axis=1))
+        if len(rows):
+            redone = self._batched(X[rows].astype(np.float64), fn)
+            with np.errstate(over="ignore"):
+                values[rows] = redone
+        return values
 
     def score_samples(self, X):
         """Per-sample score: higher means better reconstructed (less anomalous).
@@ -969,15 +988,25 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         -------
         scores : ndarray of shape (n_samples,)
             Minus the reconstruction error of each row (autoencoder; see
-            :meth:`reconstruction_error`), or its ELBO in nats (VAE).
+            :meth:`reconstruction_error`), or its ELBO in nats (VAE), in
+            ``X``'s float dtype. A row whose error exceeds that dtype's
+            range (values far beyond the training data's, such as 1e20)
+            scores ``-inf``, with a ``RuntimeWarning``; the other rows
+            score as they would without it.
         """
         X = self._validate_X(X)
-        scores = self._batched(X, self._score_fn())
-        if not np.isfinite(scores).all():
-            raise ValueError(
-                f"score_samples overflowed for {int((~np.isfinite(scores)).sum())} row(s): "
-                f"their reconstruction error exceeds the {X.dtype} range. Pass float64 data "
-                "or scale it as for fit."
+        fn = self._score_fn()
+        scores = self._overflows_in_float64(X, fn, self._batched(X, fn))
+        overflowed = ~np.isfinite(scores)
+        if overflowed.any():
+            scores[overflowed] = -np.inf
+            fix = ("Pass float64 data for finite scores of errors up to 1.8e308, or scale "
+                   "it as for fit." if X.dtype == np.float32 else "Scale it as for fit.")
+            warnings.warn(
+                f"score_samples: {int(overflowed.sum())} row(s) scored -inf: their "
+                f"reconstruction error exceeds the {X.dtype} range. {fix}",
+                RuntimeWarning,
+                stacklevel=2,
             )
         return scores
 

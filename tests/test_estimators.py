@@ -510,6 +510,32 @@ def test_float64_inference_casts_the_module_once_per_weights(Est, X, monkeypatch
     assert len(casts) == 1
 
 
+@pytest.mark.parametrize("dtype, huge", [(np.float32, 1e20), (np.float64, 1e200)])
+def test_a_row_whose_score_overflows_scores_minus_inf_alone(fitted, X, dtype, huge):
+    Xd = X.astype(dtype)
+    bad = Xd.copy()
+    bad[0] = huge  # its error (a square of ~huge) exceeds the dtype's range
+    with pytest.warns(RuntimeWarning, match=r"1 row\(s\) scored -inf: their "
+                      rf"reconstruction error exceeds the {np.dtype(dtype).name} range"):
+        scores = fitted.score_samples(bad)
+    assert scores.dtype == dtype
+    assert scores[0] == -np.inf
+    assert_array_equal(scores[1:], fitted.score_samples(Xd)[1:])
+
+
+def test_a_float32_row_whose_squares_overflow_gets_its_error_in_float64(fitted, X):
+    # One entry at 3e19: its square overflows float32, but the row's error
+    # (a mean over the columns), computed again in float64, fits in float32.
+    X32 = X.astype(np.float32)
+    bad = X32.copy()
+    bad[0, 0] = 3e19
+    errors = fitted.reconstruction_error(bad)
+    assert np.isfinite(errors).all()
+    assert_allclose(errors[0], fitted.reconstruction_error(bad.astype(np.float64))[0],
+                    rtol=1e-6)
+    assert_array_equal(errors[1:], fitted.reconstruction_error(X32)[1:])
+
+
 @pytest.mark.parametrize("width", [1, 3, 5])
 def test_wrong_code_width_at_inverse_transform(fitted, width):
     bad = np.zeros((5, width))
