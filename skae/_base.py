@@ -887,8 +887,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_components)
-            Latent codes, e.g. the output of :meth:`transform`.
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_components)
+            Latent codes, e.g. the output of :meth:`transform` (a DataFrame
+            after ``set_output(transform='pandas')``).
 
         Returns
         -------
@@ -898,23 +899,29 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             DataFrame with the original column names, order and dtypes:
             numeric columns in their original units, booleans, and each
             categorical column's most probable level (a ``category`` column
-            keeps its categories); an array if the model was fitted on an
-            array.
+            keeps its categories), indexed as the codes are when they are a
+            DataFrame; an array if the model was fitted on an array.
         """
         check_is_fitted(self)
-        Z = check_array(X, dtype=FLOAT_DTYPES, input_name="X")
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        Z = check_array(X, dtype=FLOAT_DTYPES, accept_sparse=("csr", "csc", "coo"),
+                        input_name="X")
         if Z.shape[1] != self.n_components_:
             raise ValueError(
                 f"inverse_transform expects codes of width n_components={self.n_components_}, "
                 f"got {Z.shape[1]} columns."
             )
-        return self._decoded(self._batched(Z, lambda m, zb: m.decode(zb)))
+        Z = Z.tocsr() if sp.issparse(Z) else Z  # rows sliced a batch at a time
+        return self._decoded(self._batched(Z, lambda m, zb: m.decode(zb)), index)
 
-    def _decoded(self, decoded):
-        """Decoder outputs in data space: an array, or for a table its DataFrame."""
+    def _decoded(self, decoded, index=None):
+        """Decoder outputs in data space: an array, or for a table its DataFrame.
+
+        ``index`` (of the rows decoded) indexes the DataFrame; None gives 0, 1, ....
+        """
         if self._table is None:
             return decoded
-        frame = _tabular.decode(decoded, self._table)
+        frame = _tabular.decode(decoded, self._table, index=index)
         # Fitted on an array (no column names): an array back, as the input was.
         return frame if hasattr(self, "feature_names_in_") else frame.to_numpy()
 
