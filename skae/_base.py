@@ -172,9 +172,10 @@ def _same_stamp(a, b):
 def _float64_module(module):
     """A float64, eval-mode copy of ``module``, made again only when its weights change.
 
-    The copy is kept beside the module (as long as the module lives, so a
-    model's float64 inference holds its weights twice more in memory) with
-    the :func:`_weights_stamp` it was made from. Every float64 call checks
+    The copy is kept beside the module, as long as the module lives (so
+    float64 inference holds the weights again, at twice their float32
+    size, on the module's device), with the :func:`_weights_stamp` it was
+    made from. Every float64 call checks
     the stamp, a few microseconds where copying costs a millisecond or more,
     and copies again if anything changed. Writes through ``param.data`` (a
     separate version counter) outside training are the one change it cannot
