@@ -26,8 +26,18 @@ Times are medians of ``--repeats`` interleaved rounds after one warm-up
 round. Memory is measured per contender in a fresh subprocess (see
 ``measure_memory``).
 
+One row: the latency of each method on a single row, where fixed costs
+(validation, the float64 module) are all there is. An
+``AutoencoderTransformer(8)`` (default layers) is fitted briefly on the
+digits (``load_digits().data / 16``); each timed round makes
+``--latency-calls`` calls on its first row, as float32 and as float64,
+by skae and by the torch loop (which copies the module to float64 on every
+float64 call, as skae did before it kept its copy). ``x float32 s`` divides
+a contender's float64 seconds by its float32 seconds.
+
 Run ``python benchmarks/bench_inference.py`` (1M rows; needs about 3 GB of
-memory) or with ``--quick``.
+memory) or with ``--quick``; ``--latency-only`` measures the one-row rows
+alone and puts them into the existing results, keeping the other rows.
 """
 
 import copy
@@ -43,6 +53,7 @@ from pathlib import Path
 import _common
 import numpy as np
 import torch
+from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 
 from skae import AutoencoderTransformer
@@ -52,6 +63,8 @@ N_COMPONENTS = 16
 N_FEATURES = 100
 BATCH = 4096
 OPS = ("transform", "inverse_transform", "score_samples")
+LATENCY_COMPONENTS = 8
+LATENCY_SUFFIX = " (1 row)"
 
 
 # ------------------------------------------------------------- contenders
@@ -89,7 +102,7 @@ def pca_score(pca, X):
 
 def call(contender, op, models, data):
     """Run ``op`` of ``contender`` on the right input; ``data`` has X and the codes."""
-    ae, pca = models["skae"], models["pca"]
+    ae, pca = models["skae"], models.get("pca")
     X = data["X"]
     if contender == "skae":
         if op == "inverse_transform":
@@ -103,6 +116,62 @@ def call(contender, op, models, data):
     if op == "inverse_transform":
         return pca.inverse_transform(data["Z_pca"])
     return pca_score(pca, X)
+
+
+# ---------------------------------------------------------------- one row
+
+def latency_rows(args):
+    """Seconds per call of each method on one row of the digits, float32 and float64."""
+    X = load_digits().data / 16
+    ae = AutoencoderTransformer(LATENCY_COMPONENTS, max_iter=args.fit_epochs, tol=0,
+                                random_state=args.seed).fit(X)
+    models = {"skae": ae}
+    rows = []
+    for op in OPS:
+        contenders, data = {}, {}
+        for dtype in ("float32", "float64"):
+            row = X[:1].astype(dtype)
+            data[dtype] = {"X": row, "Z": ae.transform(row)}
+            for name in ("skae", "torch loop"):
+                def calls(r, name=name, d=data[dtype], op=op):
+                    for _ in range(args.latency_calls):
+                        out = call(name, op, models, d)
+                    return out.dtype
+                contenders[f"{name}, {dtype}"] = calls
+        print(f"{op}, 1 row:", flush=True)
+        timings = _common.interleaved(contenders, repeats=args.repeats,
+                                      warmup=0 if args.quick else 1, verbose=False)
+        per_call = {key: t.median / args.latency_calls for key, t in timings.items()}
+        for key, timing in timings.items():
+            name, dtype = key.split(", ")
+            seconds = per_call[key]
+            rows.append({
+                "op": op + LATENCY_SUFFIX, "dtype": dtype, "contender": name, "rows": 1,
+                "calls": args.latency_calls, "seconds": seconds,
+                "seconds_min": timing.min / args.latency_calls,
+                "seconds_max": timing.max / args.latency_calls, "spread_pct": timing.spread,
+                "rows_per_s": 1 / seconds,
+                "speed_vs_torch": per_call[f"torch loop, {dtype}"] / seconds,
+                "vs_float32": seconds / per_call[f"{name}, float32"],
+                "out_dtype": str(timing.result),
+                "times_s": [t / args.latency_calls for t in timing.times],
+            })
+            print(f"  {key}: {1e3 * seconds:.3f} ms per call", flush=True)
+    return rows
+
+
+def merged_with_previous(path, latency):
+    """The previous results' rows with their one-row rows replaced by ``latency``."""
+    previous = json.loads(Path(path).read_text())
+    rows = [r for r in previous["rows"] if not r["op"].endswith(LATENCY_SUFFIX)] + latency
+    machine = previous["machine"]
+    note = (f"The other rows come from the full run of {machine['date']} "
+            f"({machine['cpu']}, {machine.get('cpus_usable')} CPUs, load "
+            f"{machine.get('loadavg_1min')}, skae {machine.get('skae')}); the one-row rows "
+            "were measured alone (`--latency-only`) on the machine in the header. A full "
+            "run from before skae kept its float64 module copied it on every float64 call "
+            "(some 2 ms of each 1-3 s call at 1M rows).")
+    return rows, previous["settings"], note
 
 
 # ----------------------------------------------------------------- memory
@@ -163,9 +232,14 @@ NOTES = [
      "rows/s = rows / median seconds of `--repeats` interleaved rounds (after one warm-up "
      "round); speed vs torch = torch loop seconds / seconds (1.00 = as fast as the plain "
      "loop; higher is faster); speed vs PCA likewise against the PCA row."),
-    ("skae's timings include its input validation (`validate_data`), the float64 copy of "
-     "the module for float64 input, and writing into one preallocated output; the torch "
-     "loop does the float64 copy too, but no validation, and concatenates batch outputs."),
+    ("skae's timings include its input validation (`validate_data`) and writing into one "
+     "preallocated output; for float64 input it runs a float64 copy of the module, made "
+     "once per fitted weights. The torch loop copies the module to float64 on every "
+     "float64 call, does no validation, and concatenates batch outputs."),
+    ("(1 row) rows: seconds per call on one row of the digits (`load_digits().data / 16`, "
+     "`AutoencoderTransformer(8)`, default layers), median of `--repeats` interleaved "
+     "rounds of `--latency-calls` calls; x float32 s = the contender's float64 seconds / "
+     "its float32 seconds; no PCA row."),
     ("inverse_transform decodes the 16-D codes of the same rows (each contender its own "
      "codes); PCA's score_samples column is its per-row reconstruction error "
      "(`inverse_transform(transform(X))` in numpy), not `PCA.score_samples` (a Gaussian "
@@ -192,10 +266,35 @@ def main(argv=None):
     parser.add_argument("--fit-epochs", type=int, default=2)
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the memory measurement subprocesses")
+    parser.add_argument("--latency-calls", type=int, default=None,
+                        help="calls per timed round of the one-row rows (default 500; "
+                             "--quick 20)")
+    parser.add_argument("--latency-only", action="store_true",
+                        help="measure the one-row rows only and put them into the existing "
+                             "results in --output-dir, keeping the other rows")
     args = _common.parse_args(parser, argv)
     if args.rows is None:
         args.rows = 20_000 if args.quick else 1_000_000
+    if args.latency_calls is None:
+        args.latency_calls = 20 if args.quick else 500
     args.fit_rows = min(args.fit_rows, args.rows)
+    columns = [
+        ("op", "op"), ("dtype", "dtype"), ("contender", "contender"),
+        ("seconds", "s (median)"), ("spread_pct", "spread %", ".0f"), ("rows_per_s", "rows/s"),
+        ("speed_vs_torch", "speed vs torch", ".2f"), ("speed_vs_pca", "speed vs PCA", ".2f"),
+        ("vs_float32", "x float32 s", ".2f"),
+        ("peak_extra_mb", "peak extra MB", ".0f"), ("extra_vs_output", "x output", ".2f"),
+        ("extra_vs_input", "x input", ".2f"),
+    ]
+    latency_settings = {"latency_calls": args.latency_calls,
+                        "latency_components": LATENCY_COMPONENTS}
+    if args.latency_only:
+        rows, settings, note = merged_with_previous(
+            Path(args.output_dir) / f"{NAME}.json", latency_rows(args))
+        settings.update(latency_settings, repeats_latency=args.repeats)
+        return _common.write_results(NAME, rows, columns, [*NOTES, note], settings=settings,
+                                     output_dir=args.output_dir,
+                                     title="Inference (bench_inference.py)")
 
     X32 = _common.manifold(args.rows, N_FEATURES, seed=args.seed)
     print(f"fitting on {args.fit_rows} rows; timing {args.rows} x {N_FEATURES}", flush=True)
@@ -260,15 +359,10 @@ def main(argv=None):
                             memory_method=mem["method"],
                         )
 
-    columns = [
-        ("op", "op"), ("dtype", "dtype"), ("contender", "contender"),
-        ("seconds", "s (median)"), ("spread_pct", "spread %", ".0f"), ("rows_per_s", "rows/s"),
-        ("speed_vs_torch", "speed vs torch", ".2f"), ("speed_vs_pca", "speed vs PCA", ".2f"),
-        ("peak_extra_mb", "peak extra MB", ".0f"), ("extra_vs_output", "x output", ".2f"),
-        ("extra_vs_input", "x input", ".2f"),
-    ]
+    rows += latency_rows(args)
     settings = _common.settings_of(args, n_features=N_FEATURES, n_components=N_COMPONENTS,
-                                   hidden_layer_sizes=(128, 64), batch=BATCH)
+                                   hidden_layer_sizes=(128, 64), batch=BATCH,
+                                   **latency_settings)
     return _common.write_results(NAME, rows, columns, NOTES, settings=settings,
                                  output_dir=args.output_dir,
                                  title="Inference (bench_inference.py)")

@@ -2,7 +2,9 @@
 
 import copy
 import math
+import threading
 import warnings
+import weakref
 from contextlib import contextmanager
 from functools import cache
 from numbers import Integral, Real
@@ -163,6 +165,62 @@ def drawing_from(net, generator):
         net.generator_ = None
         if holdout is not None:
             holdout.generator = None
+
+
+# Each fitted module's float64 copy (see _float64_module), kept while the module lives.
+_FLOAT64_COPIES = weakref.WeakKeyDictionary()
+_FLOAT64_COPIES_LOCK = threading.Lock()
+
+
+def _weights_stamp(module):
+    """What identifies the current weights of ``module`` without reading them.
+
+    ``(tensors, numbers)``: each parameter and buffer, with its version
+    counter (bumped by every in-place change torch sees: ``load_state_dict``,
+    ``copy_`` under ``no_grad``, most optimizer steps) and its storage
+    (replaced by ``module.to(...)`` or ``param.data = ...``); and each
+    parameter's gradient with its counter: torch's fused optimizers (skae's
+    default Adam) step without bumping the parameters' counters, but every
+    step follows a backward pass, which replaces the gradient or bumps its
+    counter. The tensors themselves are kept, not their ids, so a new
+    tensor cannot pass for a freed one whose id it reuses.
+    """
+    params, buffers = list(module.parameters()), list(module.buffers())
+    grads = [p.grad for p in params]
+    tensors = (*params, *grads, *buffers)
+    numbers = tuple((t._version, t.data_ptr()) if t is not None else None for t in tensors)
+    return tensors, numbers
+
+
+def _same_stamp(a, b):
+    return (len(a[0]) == len(b[0]) and all(x is y for x, y in zip(a[0], b[0]))
+            and a[1] == b[1])
+
+
+def _float64_module(module):
+    """A float64, eval-mode copy of ``module``, made again only when its weights change.
+
+    The copy is kept beside the module, as long as the module lives (so
+    float64 inference holds the weights again, at twice their float32
+    size, on the module's device), with the :func:`_weights_stamp` it was
+    made from. Every float64 call checks
+    the stamp, a few microseconds where copying costs a millisecond or more,
+    and copies again if anything changed. Writes through ``param.data`` (a
+    separate version counter) outside training are the one change it cannot
+    see: change weights under ``torch.no_grad()`` instead.
+    """
+    stamp = _weights_stamp(module)
+    with _FLOAT64_COPIES_LOCK:
+        cached = _FLOAT64_COPIES.get(module)
+    if cached is not None and _same_stamp(cached[0], stamp):
+        return cached[1]
+    double = copy.deepcopy(module).double().eval()
+    for p in double.parameters():  # inference needs no gradients
+        p.grad = None
+        p.requires_grad_(False)
+    with _FLOAT64_COPIES_LOCK:
+        _FLOAT64_COPIES[module] = (stamp, double)
+    return double
 
 
 def _validation_monitor(callback):
@@ -839,17 +897,17 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         The one inference path: eval mode, no autograd, batches of
         ``INFERENCE_BATCH_SIZE`` moved to the device one at a time and written
         into one preallocated output of ``X``'s dtype. Float64 input runs
-        through a float64 copy of the module, so a row's result depends on
-        the other rows in its batch only through float64 rounding (a few
-        ulps: BLAS libraries pick other kernels for very small batches on
-        some CPUs).
+        through a float64 copy of the module (made once per weights: see
+        :func:`_float64_module`), so a row's result depends on the other
+        rows in its batch only through float64 rounding (a few ulps: BLAS
+        libraries pick other kernels for very small batches on some CPUs).
         """
         dtype = X.dtype
         module = self.net_.module_
         if module.training:  # e.g. left so by a user's own loop on net_.module_
             module.eval()
         if dtype == np.float64:
-            module = copy.deepcopy(module).double()
+            module = _float64_module(module)
         device = self.net_.device
         out = None
         flops = min(X.shape[0], INFERENCE_BATCH_SIZE) * self._flops_per_row()
@@ -913,8 +971,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_components)
-            Latent codes, e.g. the output of :meth:`transform`.
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_components)
+            Latent codes, e.g. the output of :meth:`transform` (a DataFrame
+            after ``set_output(transform='pandas')``).
 
         Returns
         -------
@@ -924,23 +983,29 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             DataFrame with the original column names, order and dtypes:
             numeric columns in their original units, booleans, and each
             categorical column's most probable level (a ``category`` column
-            keeps its categories); an array if the model was fitted on an
-            array.
+            keeps its categories), indexed as the codes are when they are a
+            DataFrame; an array if the model was fitted on an array.
         """
         check_is_fitted(self)
-        Z = check_array(X, dtype=FLOAT_DTYPES, input_name="X")
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        Z = check_array(X, dtype=FLOAT_DTYPES, accept_sparse=("csr", "csc", "coo"),
+                        input_name="X")
         if Z.shape[1] != self.n_components_:
             raise ValueError(
                 f"inverse_transform expects codes of width n_components={self.n_components_}, "
                 f"got {Z.shape[1]} columns."
             )
-        return self._decoded(self._batched(Z, lambda m, zb: m.decode(zb)))
+        Z = Z.tocsr() if sp.issparse(Z) else Z  # rows sliced a batch at a time
+        return self._decoded(self._batched(Z, lambda m, zb: m.decode(zb)), index)
 
-    def _decoded(self, decoded):
-        """Decoder outputs in data space: an array, or for a table its DataFrame."""
+    def _decoded(self, decoded, index=None):
+        """Decoder outputs in data space: an array, or for a table its DataFrame.
+
+        ``index`` (of the rows decoded) indexes the DataFrame; None gives 0, 1, ....
+        """
         if self._table is None:
             return decoded
-        frame = _tabular.decode(decoded, self._table)
+        frame = _tabular.decode(decoded, self._table, index=index)
         # Fitted on an array (no column names): an array back, as the input was.
         return frame if hasattr(self, "feature_names_in_") else frame.to_numpy()
 
@@ -981,7 +1046,26 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         ((100,), (100, 4))
         """
         X = self._validate_X(X)
-        return self._batched(X, self._reconstruction_error_fn(per_feature))
+        fn = self._reconstruction_error_fn(per_feature)
+        return self._overflows_in_float64(X, fn, self._batched(X, fn))
+
+    def _overflows_in_float64(self, X, fn, values):
+        """``values`` (``fn`` over ``X``) with float32 rows that overflowed computed in float64.
+
+        A float32 row whose result is not finite (a square beyond 3.4e38 on
+        the way) is computed again, alone with the other such rows, through
+        the float64 module; its result, rounded to float32, is finite if it
+        fits there, else infinite. The other rows keep their float32 results.
+        """
+        if X.dtype != np.float32:
+            return values
+        bad = ~np.isfinite(values)
+        rows = np.flatnonzero(bad.reshape(len(values), -1).any(axis=1))
+        if len(rows):
+            redone = self._batched(X[rows].astype(np.float64), fn)
+            with np.errstate(over="ignore"):
+                values[rows] = redone
+        return values
 
     def score_samples(self, X):
         """Per-sample score: higher means better reconstructed (less anomalous).
@@ -995,15 +1079,25 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         -------
         scores : ndarray of shape (n_samples,)
             Minus the reconstruction error of each row (autoencoder; see
-            :meth:`reconstruction_error`), or its ELBO in nats (VAE).
+            :meth:`reconstruction_error`), or its ELBO in nats (VAE), in
+            ``X``'s float dtype. A row whose error exceeds that dtype's
+            range (values far beyond the training data's, such as 1e20)
+            scores ``-inf``, with a ``RuntimeWarning``; the other rows
+            score as they would without it.
         """
         X = self._validate_X(X)
-        scores = self._batched(X, self._score_fn())
-        if not np.isfinite(scores).all():
-            raise ValueError(
-                f"score_samples overflowed for {int((~np.isfinite(scores)).sum())} row(s): "
-                f"their reconstruction error exceeds the {X.dtype} range. Pass float64 data "
-                "or scale it as for fit."
+        fn = self._score_fn()
+        scores = self._overflows_in_float64(X, fn, self._batched(X, fn))
+        overflowed = ~np.isfinite(scores)
+        if overflowed.any():
+            scores[overflowed] = -np.inf
+            fix = ("Pass float64 data for finite scores of errors up to 1.8e308, or scale "
+                   "it as for fit." if X.dtype == np.float32 else "Scale it as for fit.")
+            warnings.warn(
+                f"score_samples: {int(overflowed.sum())} row(s) scored -inf: their "
+                f"reconstruction error exceeds the {X.dtype} range. {fix}",
+                RuntimeWarning,
+                stacklevel=2,
             )
         return scores
 

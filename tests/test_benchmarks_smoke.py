@@ -128,11 +128,19 @@ def test_bench_inference(tmp_path):
         "--fit-epochs", "1")
     rows = load_results(tmp_path, "bench_inference")
     ops = {(r["op"], r["dtype"], r["contender"]) for r in rows}
-    assert len(ops) == 3 * 2 * 3
-    assert_positive(rows, "seconds", "rows_per_s", "speed_vs_torch", "speed_vs_pca")
+    one_row = [r for r in rows if r["op"].endswith(" (1 row)")]
+    many_rows = [r for r in rows if r not in one_row]
+    assert len(ops) == 3 * 2 * 3 + 3 * 2 * 2  # 1M-row ops with PCA, 1-row ops without
+    assert_positive(many_rows, "seconds", "rows_per_s", "speed_vs_torch", "speed_vs_pca")
+    assert_positive(one_row, "seconds", "speed_vs_torch", "vs_float32")
     assert all(r["out_dtype"] == r["dtype"] for r in rows)
     memory = [r for r in rows if r["op"] == "transform"]
     assert all("peak_extra_mb" in r for r in memory)
+    # --latency-only measures the one-row rows again and keeps the others.
+    run("bench_inference.py", tmp_path, "--latency-only", "--fit-epochs", "1")
+    again = load_results(tmp_path, "bench_inference")
+    assert [r for r in again if not r["op"].endswith(" (1 row)")] == many_rows
+    assert {(r["op"], r["dtype"], r["contender"]) for r in again} == ops
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ checkpoints are in test_reliability.py; pickle, joblib and file round
 trips in test_persistence.py.
 """
 
+import copy
 import inspect
 import itertools
 
@@ -449,6 +450,91 @@ def test_output_dtype_follows_input(fitted, X, dtype):
     if hasattr(fitted, "log_likelihood"):
         assert fitted.log_likelihood(Xd, 4).dtype == dtype
     assert isinstance(fitted.score(Xd), float)
+
+
+def float64_codes(est, X):
+    """What float64 ``transform`` promises: the current weights, cast to float64."""
+    module = copy.deepcopy(est.net_.module_).double().eval()
+    with torch.no_grad():
+        return module.encode(torch.from_numpy(np.array(X, dtype=np.float64))).numpy()
+
+
+def shift_a_weight(est, X):
+    with torch.no_grad():
+        next(est.net_.module_.encoder.parameters()).add_(0.5)
+
+
+def load_other_weights(est, X):
+    other = fast(type(est), random_state=1).fit(X)
+    est.net_.module_.load_state_dict(other.net_.module_.state_dict())
+
+
+# How the weights of a fitted model can change after a float64 call.
+WEIGHT_CHANGES = {
+    "partial_fit": lambda est, X: est.partial_fit(X),
+    "warm_start": lambda est, X: est.set_params(warm_start=True).fit(X),
+    "refit": lambda est, X: est.set_params(hidden_layer_sizes=(5,)).fit(X),
+    "in_place_edit": shift_a_weight,
+    "load_state_dict": load_other_weights,
+}
+
+
+@pytest.mark.parametrize("change", list(WEIGHT_CHANGES))
+def test_float64_inference_runs_the_current_weights_in_float64(Est, X, change):
+    est = fast(Est).fit(X)
+    before = est.transform(X)
+    # Float64 rounding throughout, not float32 results cast (some 1e-7 off).
+    assert_allclose(before, float64_codes(est, X), rtol=1e-12, atol=1e-14)
+    WEIGHT_CHANGES[change](est, X)
+    after = est.transform(X)
+    assert not np.allclose(after, before)
+    assert_allclose(after, float64_codes(est, X), rtol=1e-12, atol=1e-14)
+
+
+def test_float64_inference_casts_the_module_once_per_weights(Est, X, monkeypatch):
+    # The float64 copy of the module is kept while the weights stay as they
+    # are: a float64 call costs about what a float32 call does
+    # (benchmarks/bench_inference.py, '1 row' rows).
+    est = fast(Est).fit(X)
+    est.transform(X)
+    casts, double = [], torch.nn.Module.double
+    monkeypatch.setattr(torch.nn.Module, "double", lambda m: casts.append(m) or double(m))
+    for _ in range(3):
+        Z = est.transform(X)
+        est.inverse_transform(Z)
+        est.score_samples(X)
+    est.transform(X.astype(np.float32))
+    assert casts == []
+    est.partial_fit(X)
+    est.transform(X)
+    est.transform(X)
+    assert len(casts) == 1
+
+
+@pytest.mark.parametrize("dtype, huge", [(np.float32, 1e20), (np.float64, 1e200)])
+def test_a_row_whose_score_overflows_scores_minus_inf_alone(fitted, X, dtype, huge):
+    Xd = X.astype(dtype)
+    bad = Xd.copy()
+    bad[0] = huge  # its error (a square of ~huge) exceeds the dtype's range
+    with pytest.warns(RuntimeWarning, match=r"1 row\(s\) scored -inf: their "
+                      rf"reconstruction error exceeds the {np.dtype(dtype).name} range"):
+        scores = fitted.score_samples(bad)
+    assert scores.dtype == dtype
+    assert scores[0] == -np.inf
+    assert_array_equal(scores[1:], fitted.score_samples(Xd)[1:])
+
+
+def test_a_float32_row_whose_squares_overflow_gets_its_error_in_float64(fitted, X):
+    # One entry at 3e19: its square overflows float32, but the row's error
+    # (a mean over the columns), computed again in float64, fits in float32.
+    X32 = X.astype(np.float32)
+    bad = X32.copy()
+    bad[0, 0] = 3e19
+    errors = fitted.reconstruction_error(bad)
+    assert np.isfinite(errors).all()
+    assert_allclose(errors[0], fitted.reconstruction_error(bad.astype(np.float64))[0],
+                    rtol=1e-6)
+    assert_array_equal(errors[1:], fitted.reconstruction_error(X32)[1:])
 
 
 @pytest.mark.parametrize("width", [1, 3, 5])

@@ -518,11 +518,17 @@ def test_sparse_training_options(params):
     assert_allclose(by_sparse.transform(S), by_dense.transform(S.toarray()), rtol=FLOAT32_RTOL)
 
 
-def test_inverse_transform_refuses_sparse_codes():
+@pytest.mark.parametrize("Est", ESTIMATORS)
+@pytest.mark.parametrize("fmt", list(SPARSE_FORMATS))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_inverse_transform_takes_sparse_codes(Est, fmt, dtype):
     S = sparse_data()
-    est = small(AutoencoderTransformer).fit(S)
-    with pytest.raises(TypeError, match="dense data is required"):
-        est.inverse_transform(sp.csr_matrix(est.transform(S)))
+    est = small(Est).fit(S)
+    Z = est.transform(S).astype(dtype)
+    Z[Z < np.median(Z)] = 0  # codes with zeros, as sparse codes have
+    X_hat = est.inverse_transform(SPARSE_FORMATS[fmt](Z))
+    assert X_hat.dtype == dtype
+    assert_array_equal(X_hat, est.inverse_transform(Z))
 
 
 @pytest.mark.parametrize("Est", ESTIMATORS)
@@ -628,6 +634,9 @@ def test_set_output_pandas_gives_named_codes(Est):
     pd.testing.assert_index_equal(Z.index, X.index)
     out = est.inverse_transform(Z)
     pd.testing.assert_series_equal(out.dtypes, X.dtypes)
+    pd.testing.assert_index_equal(out.index, X.index)  # the codes' index, kept
+    some = Z.iloc[10:15]
+    pd.testing.assert_index_equal(est.inverse_transform(some).index, some.index)
 
 
 @pytest.mark.parametrize("Est", ESTIMATORS)
