@@ -451,6 +451,45 @@ def test_init_pca_with_tied_weights(X):
                     atol=1e-6)
 
 
+def test_init_pca_on_numbers_with_gaps_starts_at_the_pca_of_what_the_model_reads(X):
+    # Numbers with gaps make a table: the encoder reads the standardised
+    # columns (gaps at the mean, 0) and a missing-value indicator per column
+    # with gaps. init='pca' starts at the PCA of the standardised, filled
+    # columns; the indicators start with no weight.
+    X = X.copy()
+    X[[0, 5], 0] = X[3, 2] = np.nan
+    recorder = RecordInitialWeights()
+    est = fast(n_components=2, init="pca", callbacks=[recorder], tol=0, **LINEAR).fit(X)
+    filled = np.nan_to_num((X - np.nanmean(X, axis=0)) / np.nanstd(X, axis=0))
+    pca = PCA(n_components=2, svd_solver="full").fit(filled)
+    start = recorder.initial_
+    n_features = X.shape[1]
+    assert start["encoder.0.weight"].shape == (2, n_features + 2)  # two indicators
+    assert_allclose(start["encoder.0.weight"][:, :n_features].numpy(), pca.components_,
+                    rtol=1e-5, atol=1e-6)
+    assert_array_equal(start["encoder.0.weight"][:, n_features:].numpy(), 0)
+    assert_allclose(start["encoder.0.bias"].numpy(), -pca.components_ @ pca.mean_, atol=1e-6)
+    assert_allclose(start["decoder.0.weight"].numpy(), pca.components_.T, rtol=1e-5, atol=1e-6)
+    assert_allclose(start["decoder.0.bias"].numpy(), pca.mean_, atol=1e-6)
+    assert est.n_iter_ == FAST["max_iter"]
+    assert np.isfinite(est.transform(X)).all()
+
+
+@pytest.mark.parametrize("n_components", [2, N_FEATURES])
+def test_init_pca_on_sparse_input(X, n_components):
+    # ARPACK (sparse PCA's solver) finds fewer components than min(X.shape);
+    # n_components == n_features still starts at the full PCA.
+    X_sparse = sp.csr_matrix(np.where(X > 0.5, X, 0.0))
+    recorder = RecordInitialWeights()
+    est = fast(n_components=n_components, init="pca", callbacks=[recorder], tol=0, **LINEAR)
+    est.fit(X_sparse)
+    pca = PCA(n_components=n_components, svd_solver="full").fit(X_sparse.toarray())
+    start = recorder.initial_
+    assert_allclose(start["encoder.0.weight"].numpy(), pca.components_, rtol=1e-4, atol=1e-5)
+    assert_allclose(start["decoder.0.bias"].numpy(), pca.mean_, rtol=1e-5, atol=1e-6)
+    assert est.n_iter_ == FAST["max_iter"]
+
+
 def test_init_random_differs_from_pca(X):
     recorder = RecordInitialWeights()
     fast(n_components=2, callbacks=[recorder], max_iter=1, **LINEAR).fit(X)
