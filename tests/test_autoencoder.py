@@ -44,6 +44,7 @@ from torch import nn
 
 import skae
 import skae._base
+import skae._optim
 from skae import AutoencoderTransformer
 from skae.modules import Corruption, TiedLinear
 
@@ -205,7 +206,7 @@ def test_no_noise_means_no_corruption(fitted):
         ("adam", torch.optim.Adam),
         ("adamw", torch.optim.AdamW),
         ("sgd", torch.optim.SGD),
-        ("lbfgs", torch.optim.LBFGS),
+        ("lbfgs", skae._optim.LBFGS),  # torch's, with a safeguard
         (torch.optim.RMSprop, torch.optim.RMSprop),
     ],
     ids=["adam", "adamw", "sgd", "lbfgs", "RMSprop-class"],
@@ -231,6 +232,47 @@ def test_lbfgs_is_full_batch_with_line_search(X):
     assert group["lr"] == 1.0  # learning_rate_init is not used
     assert [len(row["batches"]) for row in est.net_.history] == [1]
 
+
+@pytest.mark.parametrize("seed", range(5))
+def test_lbfgs_survives_float32_noise_on_small_integer_data(seed):
+    # Late L-BFGS iterations measure curvature in float32 rounding noise; a
+    # step from such a memory once blew the weights up to NaN (seed 1). A
+    # step that leaves non-finite weights is undone and retried from a
+    # fresh memory (a steepest-descent step).
+    X = 3 * np.random.RandomState(0).uniform(size=(20, 3))
+    X = np.round(X - X.min())
+    est = AutoencoderTransformer(optimizer="lbfgs", max_iter=20, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # 20 epochs: not the point here
+        est.fit(X)
+    assert all(np.isfinite(p.detach().numpy()).all() for p in est.net_.module_.parameters())
+    assert np.isfinite(est.loss_curve_).all()
+    errors = est.reconstruction_error(X)
+    assert np.isfinite(errors).all()
+    assert errors.mean() < np.mean((X - X.mean(axis=0)) ** 2)  # better than the means
+
+
+def test_lbfgs_undoes_a_step_that_ends_where_the_loss_is_not_finite():
+    # Trial losses are NaN below 0: torch's line search extrapolates into
+    # them and ends at absurd weights; skae's LBFGS undoes such a step (and
+    # the retry from a fresh memory, which fails alike) and forgets its memory.
+    x = nn.Parameter(torch.tensor([1.0]))
+
+    def closure():
+        x.grad = None
+        loss = ((torch.sqrt(x) + 3) ** 2 + (x + 5) ** 2).sum()
+        loss.backward()
+        return loss
+
+    plain = torch.optim.LBFGS([x], line_search_fn="strong_wolfe")
+    plain.step(closure)
+    assert not torch.isfinite(closure())
+    with torch.no_grad():
+        x.fill_(1.0)
+    optimizer = skae._optim.LBFGS([x], line_search_fn="strong_wolfe")
+    assert optimizer.step(closure).item() == 16.0 + 36.0
+    assert x.item() == 1.0
+    assert not optimizer.state
 
 @pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", torch.optim.RMSprop])
 def test_weight_decay_is_passed_to_optimizer(X, optimizer):
