@@ -58,7 +58,11 @@ class AutoencoderTransformer(BaseAutoencoder):
         ``image_shape``) at the PCA solution, as t-SNE's ``init='pca'`` does:
         encoder rows are the principal axes, the decoder their transpose,
         the biases centre and restore the mean. Training then refines it
-        (e.g. for a non-MSE loss or an output activation).
+        (e.g. for a non-MSE loss or an output activation). Sparse input
+        works; numbers with missing values start at the PCA of the data as
+        the model reads it (standardised, gaps at the column means), with no
+        weight on the missing-value indicators. Boolean and categorical
+        columns are refused: their heads are logits, which have no PCA start.
     {params("batch_norm", "dropout", "image_shape", "conv_channels", "kernel_size",
             "optimizer", "learning_rate", "learning_rate_init", "weight_decay", "max_grad_norm",
             "batch_size",
@@ -186,9 +190,13 @@ class AutoencoderTransformer(BaseAutoencoder):
     def _check_data(self, X):
         super()._check_data(X)
         if self.init == "pca":
-            if self._table is not None:
-                raise ValueError("init='pca' starts from PCA of numeric data; this table has "
-                                 "boolean or categorical columns. Use init='random'.")
+            other = [c["name"] for c in self._table or () if c["kind"] != "numeric"]
+            if other:  # their heads are logits: a linear decoder has no PCA start for them
+                raise ValueError(
+                    f"init='pca' starts from the PCA of numeric columns; columns {other} are "
+                    "boolean or categorical. Use init='random', or encode them as numbers "
+                    "first (e.g. OneHotEncoder)."
+                )
             if self._architecture(X.shape[1]).hidden_layer_sizes or self.image_shape is not None:
                 raise ValueError(
                     "init='pca' initialises a linear autoencoder: it needs "
@@ -210,16 +218,29 @@ class AutoencoderTransformer(BaseAutoencoder):
                 module.corruption.high.copy_(high)
         if self.init != "pca":
             return
-        pca = PCA(self.n_components, svd_solver="arpack" if sp.issparse(X) else "full").fit(X)
+        if self._table is None:  # the encoder reads X, the decoder predicts it
+            inputs = outputs = np.arange(X.shape[1])
+            pca = _pca(X, self.n_components)
+        else:  # numeric columns: standardised, gaps at the mean; indicators get no weight
+            inputs = [module.input.block(j)[0] for j in range(X.shape[1])]
+            outputs = [module.output.slices[j][0] for j in range(X.shape[1])]
+            training = module.input.training
+            with torch.no_grad():
+                encoded = module.input.eval()(torch.as_tensor(X)).numpy()
+            module.input.train(training)
+            pca = _pca(encoded[:, inputs], self.n_components)
         axes = torch.as_tensor(pca.components_, dtype=torch.float32)
         mean = torch.as_tensor(pca.mean_, dtype=torch.float32)
         encoder, decoder = module.encoder[-1], module.decoder[-1]
         with torch.no_grad():
-            encoder.weight.copy_(axes)
+            encoder.weight.zero_()
+            encoder.weight[:, inputs] = axes
             encoder.bias.copy_(-axes @ mean)
             if not self.tied_weights:
-                decoder.weight.copy_(axes.T)
-            decoder.bias.copy_(mean)
+                decoder.weight.zero_()
+                decoder.weight[outputs] = axes.T
+            decoder.bias.zero_()
+            decoder.bias[outputs] = mean
 
     def _keeps_better_start(self):
         # PCA's solution is the optimum of a linear MSE autoencoder; a fit
@@ -235,6 +256,19 @@ class AutoencoderTransformer(BaseAutoencoder):
     def _score_fn(self):
         error = self._reconstruction_error_fn()
         return lambda m, xb: -error(m, xb)
+
+
+def _pca(X, n_components):
+    """PCA of the rows ``X`` (dense or sparse) with ``n_components`` components."""
+    if sp.issparse(X) and n_components < min(X.shape):
+        # ARPACK finds up to min(X.shape) - 1 components (seeded: its start
+        # vector is random).
+        pca = PCA(n_components, svd_solver="arpack", random_state=0).fit(X)
+    else:  # sparse X with n_components == min(X.shape) rows or columns: small dense
+        pca = PCA(n_components, svd_solver="full").fit(X.toarray() if sp.issparse(X) else X)
+    # ARPACK's components come out reversed (negative strides), which torch refuses.
+    pca.components_ = np.ascontiguousarray(pca.components_)
+    return pca
 
 
 def _input_range(module, X):

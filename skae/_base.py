@@ -47,6 +47,7 @@ from ._net import (
     TrainingDivergedError,
     TrainingGuard,
 )
+from ._optim import LBFGS
 from ._threads import resolve_n_jobs, restoring_threads, set_threads, step_flops
 from .losses import column_errors, reconstruction_error
 from .modules import ACTIVATIONS, Architecture, set_generator
@@ -57,7 +58,7 @@ OPTIMIZERS = {
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
     "sgd": torch.optim.SGD,
-    "lbfgs": torch.optim.LBFGS,
+    "lbfgs": LBFGS,  # torch's, undoing a step that blows up (see skae._optim)
 }
 
 # Rows per forward pass at inference: large enough to amortise Python work,

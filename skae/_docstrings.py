@@ -49,7 +49,10 @@ default='adam'
         the device supports it (same algorithm, fewer kernels per step).
         ``'sgd'`` uses Nesterov momentum 0.9. ``'lbfgs'`` trains full-batch
         with a strong-Wolfe line search (one optimizer step per epoch; no
-        ``learning_rate_init`` or ``weight_decay``), good for small data.""",
+        ``learning_rate_init`` or ``weight_decay``), good for small data; a
+        step that would end at non-finite weights or loss (float32 rounding
+        can corrupt L-BFGS's curvature memory late in a fit) is undone and
+        retried from a fresh memory.""",
     "learning_rate": """learning_rate : {'constant', 'adaptive'}, default='constant'
         Learning-rate schedule, named as in ``MLPRegressor``. ``'constant'``
         keeps ``learning_rate_init``. ``'adaptive'``

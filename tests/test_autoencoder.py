@@ -43,6 +43,7 @@ from torch import nn
 
 import skae
 import skae._base
+import skae._optim
 from skae import AutoencoderTransformer
 from skae.modules import Corruption, TiedLinear
 
@@ -204,7 +205,7 @@ def test_no_noise_means_no_corruption(fitted):
         ("adam", torch.optim.Adam),
         ("adamw", torch.optim.AdamW),
         ("sgd", torch.optim.SGD),
-        ("lbfgs", torch.optim.LBFGS),
+        ("lbfgs", skae._optim.LBFGS),  # torch's, with a safeguard
         (torch.optim.RMSprop, torch.optim.RMSprop),
     ],
     ids=["adam", "adamw", "sgd", "lbfgs", "RMSprop-class"],
@@ -230,6 +231,47 @@ def test_lbfgs_is_full_batch_with_line_search(X):
     assert group["lr"] == 1.0  # learning_rate_init is not used
     assert [len(row["batches"]) for row in est.net_.history] == [1]
 
+
+@pytest.mark.parametrize("seed", range(5))
+def test_lbfgs_survives_float32_noise_on_small_integer_data(seed):
+    # Late L-BFGS iterations measure curvature in float32 rounding noise; a
+    # step from such a memory once blew the weights up to NaN (seed 1). A
+    # step that leaves non-finite weights is undone and retried from a
+    # fresh memory (a steepest-descent step).
+    X = 3 * np.random.RandomState(0).uniform(size=(20, 3))
+    X = np.round(X - X.min())
+    est = AutoencoderTransformer(optimizer="lbfgs", max_iter=20, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # 20 epochs: not the point here
+        est.fit(X)
+    assert all(np.isfinite(p.detach().numpy()).all() for p in est.net_.module_.parameters())
+    assert np.isfinite(est.loss_curve_).all()
+    errors = est.reconstruction_error(X)
+    assert np.isfinite(errors).all()
+    assert errors.mean() < np.mean((X - X.mean(axis=0)) ** 2)  # better than the means
+
+
+def test_lbfgs_undoes_a_step_that_ends_where_the_loss_is_not_finite():
+    # Trial losses are NaN below 0: torch's line search extrapolates into
+    # them and ends at absurd weights; skae's LBFGS undoes such a step (and
+    # the retry from a fresh memory, which fails alike) and forgets its memory.
+    x = nn.Parameter(torch.tensor([1.0]))
+
+    def closure():
+        x.grad = None
+        loss = ((torch.sqrt(x) + 3) ** 2 + (x + 5) ** 2).sum()
+        loss.backward()
+        return loss
+
+    plain = torch.optim.LBFGS([x], line_search_fn="strong_wolfe")
+    plain.step(closure)
+    assert not torch.isfinite(closure())
+    with torch.no_grad():
+        x.fill_(1.0)
+    optimizer = skae._optim.LBFGS([x], line_search_fn="strong_wolfe")
+    assert optimizer.step(closure).item() == 16.0 + 36.0
+    assert x.item() == 1.0
+    assert not optimizer.state
 
 @pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", torch.optim.RMSprop])
 def test_weight_decay_is_passed_to_optimizer(X, optimizer):
@@ -477,6 +519,45 @@ def test_init_pca_with_tied_weights(X):
                     atol=1e-6)
     assert_allclose(recorder.initial_["decoder.0.bias"].numpy(), pca.mean_, rtol=1e-5,
                     atol=1e-6)
+
+
+def test_init_pca_on_numbers_with_gaps_starts_at_the_pca_of_what_the_model_reads(X):
+    # Numbers with gaps make a table: the encoder reads the standardised
+    # columns (gaps at the mean, 0) and a missing-value indicator per column
+    # with gaps. init='pca' starts at the PCA of the standardised, filled
+    # columns; the indicators start with no weight.
+    X = X.copy()
+    X[[0, 5], 0] = X[3, 2] = np.nan
+    recorder = RecordInitialWeights()
+    est = fast(n_components=2, init="pca", callbacks=[recorder], tol=0, **LINEAR).fit(X)
+    filled = np.nan_to_num((X - np.nanmean(X, axis=0)) / np.nanstd(X, axis=0))
+    pca = PCA(n_components=2, svd_solver="full").fit(filled)
+    start = recorder.initial_
+    n_features = X.shape[1]
+    assert start["encoder.0.weight"].shape == (2, n_features + 2)  # two indicators
+    assert_allclose(start["encoder.0.weight"][:, :n_features].numpy(), pca.components_,
+                    rtol=1e-5, atol=1e-6)
+    assert_array_equal(start["encoder.0.weight"][:, n_features:].numpy(), 0)
+    assert_allclose(start["encoder.0.bias"].numpy(), -pca.components_ @ pca.mean_, atol=1e-6)
+    assert_allclose(start["decoder.0.weight"].numpy(), pca.components_.T, rtol=1e-5, atol=1e-6)
+    assert_allclose(start["decoder.0.bias"].numpy(), pca.mean_, atol=1e-6)
+    assert est.n_iter_ == FAST["max_iter"]
+    assert np.isfinite(est.transform(X)).all()
+
+
+@pytest.mark.parametrize("n_components", [2, N_FEATURES])
+def test_init_pca_on_sparse_input(X, n_components):
+    # ARPACK (sparse PCA's solver) finds fewer components than min(X.shape);
+    # n_components == n_features still starts at the full PCA.
+    X_sparse = sp.csr_matrix(np.where(X > 0.5, X, 0.0))
+    recorder = RecordInitialWeights()
+    est = fast(n_components=n_components, init="pca", callbacks=[recorder], tol=0, **LINEAR)
+    est.fit(X_sparse)
+    pca = PCA(n_components=n_components, svd_solver="full").fit(X_sparse.toarray())
+    start = recorder.initial_
+    assert_allclose(start["encoder.0.weight"].numpy(), pca.components_, rtol=1e-4, atol=1e-5)
+    assert_allclose(start["decoder.0.bias"].numpy(), pca.mean_, rtol=1e-5, atol=1e-6)
+    assert est.n_iter_ == FAST["max_iter"]
 
 
 def test_init_random_differs_from_pca(X):

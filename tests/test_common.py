@@ -1,11 +1,12 @@
 """scikit-learn's estimator checks over every skae estimator.
 
 The defaults, and configurations that take other code paths (batch norm,
-dropout, early stopping, tied weights, input noise, sparsity, the VAE's KL
-warm-up), each small and quick: the checks exercise the contract, not model
-quality. A convolutional configuration is not among them: ``image_shape``
-fixes the number of features, and the checks fit data of many widths
-(tests/test_conv.py covers its contract on matching data).
+dropout, early stopping, tied weights, input noise, sparsity, PCA
+initialisation, L-BFGS, the VAE's KL warm-up), each small and quick: the
+checks exercise the contract, not model quality. A convolutional
+configuration is not among them: ``image_shape`` fixes the number of
+features, and the checks fit data of many widths (tests/test_conv.py covers
+its contract on matching data).
 """
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -21,6 +22,10 @@ ESTIMATORS = [
                            learning_rate="adaptive", **FAST),
     VAETransformer(batch_norm=True, kl_warmup=2, early_stopping=True, **FAST),
     AutoencoderTransformer(tied_weights=True, noise="masking", sparsity=0.1, **FAST),
+    # PCA's start (dense, sparse and data with NaN: a table) and L-BFGS's full-batch steps.
+    AutoencoderTransformer(init="pca", hidden_layer_sizes=(), activation="identity",
+                           max_iter=3, batch_size=16),
+    AutoencoderTransformer(optimizer="lbfgs", hidden_layer_sizes=(8,), max_iter=3),
     AutoencoderImputer(AutoencoderTransformer(**FAST), add_indicator=True),
     # One detector, tiny: the checks fit it dozens of times (the 'auto' threshold
     # and a VAE inside are covered in tests/test_outliers.py).
