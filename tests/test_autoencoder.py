@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import scipy.sparse as sp
 from _helpers import (
     FAST,
     N_FEATURES,
