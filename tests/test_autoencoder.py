@@ -19,8 +19,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import scipy.sparse as sp
+import torch
 from _helpers import (
     FAST,
     N_FEATURES,
