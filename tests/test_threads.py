@@ -16,6 +16,7 @@ from _helpers import FAST
 from sklearn.utils._param_validation import InvalidParameterError
 from skorch.callbacks import Callback
 
+# _threads: its functions are the units under test (the policy's rules).
 from skae import AutoencoderTransformer, VAETransformer, _threads
 
 
@@ -156,6 +157,7 @@ def test_step_work_is_counted_from_the_module(cls, X):
     params = dict(est.net_.module_.named_parameters())
     n_weights = sum(p.numel() for name, p in params.items() if name.endswith("weight"))
     # a dense forward pass multiplies and adds with each weight once per row
+    # (_flops_per_row: the count the thread policy reads, the unit under test)
     assert 2 * n_weights <= est._flops_per_row() <= 2 * sum(p.numel() for p in params.values())
 
 
@@ -164,5 +166,5 @@ def test_convolutions_count_each_weight_once_per_position():
     est = AutoencoderTransformer(2, image_shape=(1, 8, 8), conv_channels=(4,), max_iter=1,
                                  n_jobs=1, batch_size=4).fit(X)
     counted = _threads.step_flops(est.net_.module_, torch.zeros(1, 64), training=False)
-    assert est._flops_per_row() == counted
+    assert est._flops_per_row() == counted  # the thread policy's count, as above
     assert counted > 2 * sum(p.numel() for p in est.net_.module_.parameters())
