@@ -50,7 +50,7 @@ from ._net import (
 from ._optim import LBFGS
 from ._threads import resolve_n_jobs, restoring_threads, set_threads, step_flops
 from .losses import column_errors, reconstruction_error
-from .modules import ACTIVATIONS, Architecture, set_generator
+from .modules import ACTIVATIONS, CATEGORICAL, NUMERIC, Architecture, set_generator
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -609,7 +609,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         a DataFrame with boolean or categorical columns, see
         ``categorical_features``, and describes its columns in ``_table``).
         Returns a float array, a CSR matrix for sparse input, or a table's
-        encoded columns (:func:`skae._tabular.encode`).
+        columns as the network reads them (:func:`skae._tabular.to_model_input`).
         """
         X = _tabular.as_pandas(X)
         self._check_not_empty(X)
@@ -622,8 +622,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             return X.tocsr() if sp.issparse(X) else X
         _check_feature_names(self, X, reset=reset)
         _check_n_features(self, X, reset=reset)
-        return _tabular.encode(X if isinstance(X, pd.DataFrame) else pd.DataFrame(X),
-                               self._table)
+        return _tabular.to_model_input(X if isinstance(X, pd.DataFrame) else pd.DataFrame(X),
+                                       self._table)
 
     def _check_not_empty(self, X):
         """Refuse a table without rows or columns, in sklearn's words.
@@ -662,7 +662,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         mask = _tabular.categorical_mask(X, self.categorical_features)  # X: names or none
         table = _tabular.describe(frame, mask,
                                   check_text=isinstance(self.categorical_features, str))
-        if all(c["kind"] == "numeric" and not c["missing"] for c in table):
+        if all(c.kind == NUMERIC and not c.missing for c in table):
             return None
         if not frame.columns.is_unique:  # inverse_transform could not name its columns
             repeated = sorted(set(frame.columns[frame.columns.duplicated()]), key=str)
@@ -671,14 +671,14 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _set_table(self, table):
         """Keep a table's description, and the fitted attributes derived from it."""
-        self._table = table
+        self._table = table = _tabular.as_columns(table)
         if table is None:
             self.__dict__.pop("feature_kinds_", None)
             self.__dict__.pop("categories_", None)
             return
-        self.feature_kinds_ = np.array([c["kind"] for c in table], dtype=object)
-        self.categories_ = [np.array(c["levels"], dtype=object)
-                            for c in table if c["kind"] == "categorical"]
+        self.feature_kinds_ = np.array([c.kind for c in table], dtype=object)
+        self.categories_ = [np.array(c.levels, dtype=object)
+                            for c in table if c.kind == CATEGORICAL]
 
     def _check_data(self, X):
         """Checks that need the data or combine parameters (the architecture's are done)."""
@@ -1006,7 +1006,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """
         if self._table is None:
             return decoded
-        frame = _tabular.decode(decoded, self._table, index=index)
+        frame = _tabular.from_model_output(decoded, self._table, index=index)
         # Fitted on an array (no column names): an array back, as the input was.
         return frame if hasattr(self, "feature_names_in_") else frame.to_numpy()
 
@@ -1136,6 +1136,14 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         tags.input_tags.categorical = True
         tags.input_tags.allow_nan = True
         return tags
+
+    # ---------------------------------------------- persistence and export
+
+    def __setstate__(self, state):
+        # Pickles of skae 0.2 describe a table as a list of dicts.
+        if state.get("_table") is not None:
+            state = {**state, "_table": _tabular.as_columns(state["_table"])}
+        super().__setstate__(state)
 
 
 def _has_missing(X):

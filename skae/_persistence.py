@@ -340,7 +340,8 @@ def save(estimator, path):
         },
         "optimizer": optimizer_state,
         "history": _encode(net.history.to_list(), None, "history"),
-        "table": _encode(estimator._table, None, "table"),
+        "table": _encode(None if estimator._table is None
+                         else [c.to_dict() for c in estimator._table], None, "table"),
     }
     if wrapper is not None:
         meta["wrapper"] = wrapper

@@ -48,6 +48,7 @@ from ._autoencoder import AutoencoderTransformer
 from ._outliers import OutlierDetector
 from ._vae import VAETransformer
 from ._version import __version__
+from .modules import NUMERIC
 
 __all__ = ["to_onnx"]
 
@@ -284,7 +285,7 @@ def _check_model(estimator, method, within=""):
     table = estimator._table
     if table is None:
         return
-    others = [c["name"] for c in table if c["kind"] != "numeric"]
+    others = [c.name for c in table if c.kind != NUMERIC]
     if others:
         raise ValueError(
             f"{type(estimator).__name__} was fitted on a table with boolean or categorical "
@@ -293,7 +294,7 @@ def _check_model(estimator, method, within=""):
             "the estimator (e.g. a ColumnTransformer with a OneHotEncoder) and fit it on "
             "the numbers, or serve the model in Python (skae.save, skae.load)."
         )
-    rounded = [c["name"] for c in table if c["dtype"] not in _FLOAT_DTYPES]
+    rounded = [c.name for c in table if c.dtype not in _FLOAT_DTYPES]
     if method == "inverse_transform" and rounded:
         raise ValueError(
             f"inverse_transform rounds the integer columns {rounded} to their dtype, which "
@@ -330,8 +331,8 @@ class _Served(torch.nn.Module):
         self.module, self.fn, self.reads = module, fn, reads
         self.table = table is not None
         if self.table:
-            self.register_buffer("mean", torch.tensor([c["mean"] for c in table]))
-            self.register_buffer("scale", torch.tensor([c["scale"] for c in table]))
+            self.register_buffer("mean", torch.tensor([c.mean for c in table]))
+            self.register_buffer("scale", torch.tensor([c.scale for c in table]))
 
     def forward(self, x):
         if self.table and self.reads == "rows":
