@@ -1139,6 +1139,72 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     # ---------------------------------------------- persistence and export
 
+    #: Fitted attributes :func:`skae.save` stores besides the network (plain data).
+    _saved_attributes = ("n_features_in_", "feature_names_in_", "n_components_", "n_iter_",
+                         "loss_curve_", "validation_loss_curve_", "batch_size_",
+                         "do_early_stopping_")
+
+    def _save_state(self):
+        """What :func:`skae.save` stores of the fitted estimator, besides its parameters.
+
+        Returns
+        -------
+        state : dict
+            Plain data and tensors: the fitted attributes, the module's and
+            the optimizer's ``state_dict()``, the skorch history and the
+            table's columns (:meth:`skae._tabular.Column.to_dict`).
+        """
+        net = self.net_
+        return {
+            "fitted": {attr: getattr(self, attr) for attr in self._saved_attributes
+                       if hasattr(self, attr)},
+            "module": net.module_.state_dict(),
+            "optimizer": net.optimizer_.state_dict(),
+            "history": net.history.to_list(),
+            "table": None if self._table is None else [c.to_dict() for c in self._table],
+        }
+
+    def _load_state(self, state, device):
+        """Become the fitted estimator ``state`` (from :meth:`_save_state`) describes.
+
+        Called by :func:`skae.load` on an estimator built from the saved
+        parameters, once they are checked. Raises ValueError for a state
+        that does not describe a valid network, or weights that do not fit
+        it.
+        """
+        from skorch.history import History
+
+        fitted = {k: v for k, v in state["fitted"].items() if k in self._saved_attributes}
+        n_features = int(fitted["n_features_in_"])
+        try:
+            self._set_table(state.get("table"))
+            architecture = self._architecture(n_features)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"the file describes an invalid network ({exc}).") from None
+        # What fit resolved from batch_size and early_stopping shapes the net; files
+        # written before these parameters took 'auto' hold ints and booleans.
+        self.batch_size_ = fitted.get("batch_size_", self.batch_size)
+        self.do_early_stopping_ = fitted.get("do_early_stopping_", self.early_stopping is True)
+        # Initial weights are drawn from a throw-away generator: the file's replace them.
+        net = self._make_net(architecture, device, torch.Generator(device=device))
+        module_state = dict(state["module"])
+        if state.get("predates_missing_values") and "input.fill" in net.module_.state_dict():
+            # Format 1 predates missing values: its models fill them with zeros.
+            module_state.setdefault("input.fill", torch.zeros(n_features))
+        try:
+            net.module_.load_state_dict(module_state, strict=True)
+            net.optimizer_.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise ValueError(
+                f"the weights in the file do not fit the architecture its parameters "
+                f"describe: {exc}"
+            ) from None
+        net.history = History(state["history"])
+        net.module_.eval()
+        self.net_ = net
+        for attr, value in fitted.items():
+            setattr(self, attr, value)
+
     def __setstate__(self, state):
         # Pickles of skae 0.2 describe a table as a list of dicts.
         if state.get("_table") is not None:

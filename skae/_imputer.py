@@ -275,6 +275,38 @@ class AutoencoderImputer(_BaseImputer):
         return self._concatenate_indicator_feature_names_out(input_features[keep],
                                                              input_features)
 
+    # ---------------------------------------------- persistence and export
+
+    def _save_state(self):
+        """What :func:`skae.save` stores besides the parameters.
+
+        The fitted ``estimator_`` (stored as :func:`skae.save` stores an
+        estimator), the input's width and names, which columns were empty in
+        ``fit`` and which the indicator flags: plain data.
+        """
+        fitted = {attr: getattr(self, attr) for attr in ("n_features_in_", "feature_names_in_")
+                  if hasattr(self, attr)}
+        indicated = None if self.indicator_ is None else self.indicator_.features_
+        return {"fitted": {**fitted, "estimator_": self.estimator_, "empty_features": self._empty,
+                           "indicator_features": indicated}}
+
+    def _load_state(self, state, device):
+        fitted = state["fitted"]
+        self.estimator_ = fitted["estimator_"]
+        self.n_features_in_ = int(fitted["n_features_in_"])
+        if "feature_names_in_" in fitted:
+            self.feature_names_in_ = fitted["feature_names_in_"]
+        self._empty = np.asarray(fitted["empty_features"], dtype=bool)
+        if self._empty.shape != (self.n_features_in_,):
+            raise ValueError(f"it marks {self._empty.shape} columns as empty in fit; the "
+                             f"imputer has {self.n_features_in_}.")
+        # The indicator is fitted on the missing-value mask: one row with a gap
+        # in each column it flags gives it back.
+        flagged = np.zeros((1, self.n_features_in_), dtype=bool)
+        if fitted["indicator_features"] is not None:
+            flagged[0, np.asarray(fitted["indicator_features"], dtype=np.intp)] = True
+        self._fit_indicator(flagged)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.categorical = True

@@ -296,6 +296,24 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
             return pd.DataFrame(shares, columns=frame.columns, index=frame.index)
         return shares
 
+    # ---------------------------------------------- persistence and export
+
+    #: What :func:`skae.save` stores besides the parameters: plain data, and the
+    #: fitted ``estimator_`` (stored as :func:`skae.save` stores an estimator).
+    _saved_attributes = ("estimator_", "offset_", "max_samples_", "n_features_in_",
+                         "feature_names_in_")
+
+    def _save_state(self):
+        return {"fitted": {attr: getattr(self, attr) for attr in self._saved_attributes
+                           if hasattr(self, attr)}}
+
+    def _load_state(self, state, device):
+        fitted = state["fitted"]
+        self.estimator_ = fitted["estimator_"]
+        for attr in self._saved_attributes[1:]:
+            if attr in fitted:
+                setattr(self, attr, fitted[attr])
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
