@@ -32,7 +32,7 @@ from sklearn.utils.validation import (
 from skorch.callbacks import EpochScoring, GradientNormClipping, PassthroughScoring
 from skorch.utils import noop
 
-from . import _tabular
+from . import _export, _tabular
 from ._distributed import DataParallelSync, broadcast_seed, data_parallel_shard
 from ._net import (
     AdaptiveLearningRate,
@@ -1204,6 +1204,54 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.net_ = net
         for attr, value in fitted.items():
             setattr(self, attr, value)
+
+    #: The methods :func:`skae.onnx.to_onnx` exports, and the graph a pipeline gets.
+    _onnx_methods = ("transform", "inverse_transform", "score_samples")
+    _onnx_in_pipeline = "transform"
+
+    def _onnx_graph(self, method, graph_of=None):
+        """``method`` as an ONNX graph computes it (a :class:`skae._export.Graph`).
+
+        Rows go through the model's own standardisation of a table
+        (:func:`skae._tabular.standardised`; a column empty in fit enters
+        and leaves as NaN), then the function the batched inference applies.
+        Raises ValueError for a method or a table a graph cannot serve.
+        """
+        if method not in self._onnx_methods:
+            raise ValueError(
+                f"method={method!r} cannot be exported; exportable: "
+                f"{sorted(self._onnx_methods)}. Sampling methods (sample, log_likelihood) "
+                "draw random numbers per call, which a graph cannot reproduce: call them in "
+                "Python."
+            )
+        table = self._table
+        others = [c.name for c in table or () if c.kind != NUMERIC]
+        if others:
+            raise ValueError(
+                f"{type(self).__name__} was fitted on a table with boolean or categorical "
+                f"columns ({others}); its graph would read their levels as numbers, which "
+                "ONNX inputs cannot hold faithfully, so skae does not export it. Encode them "
+                "before the estimator (e.g. a ColumnTransformer with a OneHotEncoder) and fit "
+                "it on the numbers, or serve the model in Python (skae.save, skae.load)."
+            )
+        rounded = [c.name for c in table or () if c.dtype not in _tabular.FLOAT_DTYPE_NAMES]
+        if method == "inverse_transform" and rounded:
+            raise ValueError(
+                f"inverse_transform rounds the integer columns {rounded} to their dtype, "
+                "which a float32 graph cannot return. Export transform or score_samples, or "
+                "fit on float columns."
+            )
+        if method == "inverse_transform":
+            # A numeric table's heads (TabularOutput) are the identity; torch's
+            # exporter fails on their empty index of flags.
+            fn = (lambda m, z: m.decode(z)) if table is None else (lambda m, z: m.decoder(z))
+        else:
+            fn = (lambda m, x: m.encode(x)) if method == "transform" else self._score_fn()
+        width = self.n_components_ if method == "inverse_transform" else self.n_features_in_
+        outputs = (("transform", "float", self.n_components_),) if method == "transform" else ()
+        if table is not None:
+            fn = _export.in_data_units(fn, table, codes=method == "inverse_transform")
+        return _export.Graph(method, self.net_.module_, fn, width, outputs)
 
     def __setstate__(self, state):
         # Pickles of skae 0.2 describe a table as a list of dicts.

@@ -23,6 +23,8 @@ from .modules import BINARY, CATEGORICAL, MAX_ONE_HOT_LEVELS, NUMERIC, head_slic
 
 # A numeric column whose standard deviation is below this is only centred.
 _MIN_SCALE = 1e-12
+#: The dtypes of numeric columns that decode to floats; others (integers) are rounded.
+FLOAT_DTYPE_NAMES = frozenset({"float32", "float64", "Float32", "Float64"})
 
 
 @dataclass(frozen=True)
