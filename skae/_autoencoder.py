@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._base import BaseAutoencoder
 from ._docstrings import ATTRIBUTES, params
 from .losses import AutoencoderCriterion
-from .modules import FillMissing, build_autoencoder
+from .modules import NUMERIC, FillMissing, build_autoencoder
 
 
 class AutoencoderTransformer(BaseAutoencoder):
@@ -190,7 +190,7 @@ class AutoencoderTransformer(BaseAutoencoder):
     def _check_data(self, X):
         super()._check_data(X)
         if self.init == "pca":
-            other = [c["name"] for c in self._table or () if c["kind"] != "numeric"]
+            other = [c.name for c in self._table or () if c.kind != NUMERIC]
             if other:  # their heads are logits: a linear decoder has no PCA start for them
                 raise ValueError(
                     f"init='pca' starts from the PCA of numeric columns; columns {other} are "

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from _helpers import assert_same_weights
+from _helpers import assert_same_weights, low_rank, mixed_with_gaps, with_gaps
 from numpy.testing import assert_array_equal
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
@@ -33,7 +33,14 @@ from skorch.callbacks import Callback
 from torch import nn
 
 import skae
-from skae import AutoencoderTransformer, VAETransformer, load, save
+from skae import (
+    AutoencoderImputer,
+    AutoencoderTransformer,
+    OutlierDetector,
+    VAETransformer,
+    load,
+    save,
+)
 from skae.modules import TiedConvTranspose2d, TiedLinear
 
 N_SAMPLES, N_FEATURES = 60, 16  # 16 features are also a (1, 4, 4) image
@@ -225,6 +232,89 @@ def test_module_docstring_examples_run():
     assert result.failed == 0
 
 
+# ------------------------------------------------------------ meta-estimators
+
+
+def gappy_numbers():
+    """Numbers with gaps, and a column without observed values."""
+    X = with_gaps(low_rank(n=80))
+    X[:, 4] = np.nan
+    return X
+
+
+def assert_same_output(a, b):
+    if isinstance(a, pd.DataFrame):
+        pd.testing.assert_frame_equal(a, b)
+    else:
+        assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("data", [gappy_numbers, mixed_with_gaps], ids=["numbers", "table"])
+@pytest.mark.parametrize("settings", [
+    {},
+    dict(add_indicator=True),
+    dict(keep_empty_features=True, add_indicator=True),
+    dict(estimator=VAETransformer(2, **FAST), sample_posterior=True),
+], ids=["plain", "add_indicator", "keep_empty_features", "vae-sample_posterior"])
+def test_imputer_round_trip_transforms_identically(data, settings, tmp_path):
+    settings = {"estimator": AutoencoderTransformer(2, **FAST), **settings}
+    X = data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the empty column's
+        imputer = AutoencoderImputer(random_state=0, **settings).fit(X)
+        twin = round_trip(imputer, tmp_path)
+        assert_same_output(twin.transform(X), imputer.transform(X))
+    assert type(twin) is AutoencoderImputer
+    assert twin.get_params(deep=False).keys() == imputer.get_params(deep=False).keys()
+    assert repr(twin.estimator) == repr(imputer.estimator)
+    assert_same_weights(twin.estimator_, imputer.estimator_)
+    assert_array_equal(twin._empty, imputer._empty)
+    if imputer.add_indicator:
+        assert_array_equal(twin.indicator_.features_, imputer.indicator_.features_)
+    else:
+        assert twin.indicator_ is None
+    assert_array_equal(twin.get_feature_names_out(), imputer.get_feature_names_out())
+
+
+def test_imputer_with_its_default_estimator_and_another_missing_value(tmp_path):
+    X = np.nan_to_num(with_gaps(low_rank(n=80)), nan=-1.0)
+    imputer = AutoencoderImputer(missing_values=-1.0, random_state=0).fit(X)
+    twin = round_trip(imputer, tmp_path)
+    assert twin.estimator is None and twin.missing_values == -1.0
+    assert_array_equal(twin.transform(X), imputer.transform(X))
+
+
+def test_detector_round_trip_keeps_its_estimator_parameter(X, tmp_path):
+    detector = OutlierDetector(AutoencoderTransformer(2, **FAST), random_state=0).fit(X)
+    twin = round_trip(detector, tmp_path)
+    assert repr(twin.estimator) == repr(detector.estimator)
+    assert twin.offset_ == detector.offset_
+    assert_array_equal(twin.predict(X), detector.predict(X))
+
+
+def test_a_meta_estimators_file_nests_its_estimator(X, tmp_path):
+    path = tmp_path / "m.safetensors"
+    save(AutoencoderImputer(AutoencoderTransformer(2, **FAST), add_indicator=True).fit(
+        with_gaps(X)), path)
+    with safe_open(path, framework="pt") as f:
+        meta = json.loads(f.metadata()["skae"])
+        names = set(f.keys())
+    assert meta["class"] == "AutoencoderImputer"
+    assert meta["params"]["estimator"]["__estimator__"]["class"] == "AutoencoderTransformer"
+    inner = meta["fitted"]["estimator_"]["__estimator__"]
+    assert inner["class"] == "AutoencoderTransformer" and inner["fitted"]["n_iter_"] == 2
+    assert names == {n for n in names if n.startswith("fitted.estimator_.")}
+
+
+def test_save_refuses_a_meta_estimator_around_an_estimator_it_cannot_build(X, tmp_path):
+    class MyAutoencoder(AutoencoderTransformer):
+        pass
+
+    detector = OutlierDetector(MyAutoencoder(2, **FAST)).fit(X)
+    with pytest.raises(TypeError, match="save\\(\\) stores .*, got .*MyAutoencoder"):
+        save(detector, tmp_path / "m.safetensors")
+
+
 # ------------------------------------------------------------ what is not stored
 
 
@@ -279,7 +369,8 @@ class MyAdam(torch.optim.Adam):
 
 
 @pytest.mark.parametrize("make_est, exc, match", [
-    (lambda X: object(), TypeError, "AutoencoderTransformer, VAETransformer and OutlierDetector"),
+    (lambda X: object(), TypeError,
+     "AutoencoderTransformer, VAETransformer, OutlierDetector and AutoencoderImputer"),
     (lambda X: MyAutoencoder(**FAST).fit(X), TypeError, "MyAutoencoder"),
     (lambda X: AutoencoderTransformer(optimizer=MyAdam, **FAST).fit(X), TypeError,
      "only optimizer names and classes of torch.optim"),
@@ -310,7 +401,7 @@ def test_file_is_safetensors_with_json_metadata(X, tmp_path):
         names = set(f.keys())
     meta = json.loads(metadata["skae"])
     assert meta["format"] == "skae"
-    assert meta["format_version"] == 3
+    assert meta["format_version"] == 4
     assert meta["table"] is None  # plain numbers: no column descriptions
     assert meta["skae_version"] == skae.__version__
     assert meta["class"] == "VAETransformer"
@@ -445,8 +536,8 @@ def test_rejects_renamed_or_removed_tensors(saved):
 def test_rejects_a_newer_format_version(X, tmp_path):
     path = tmp_path / "future.safetensors"
     save(make("dense").fit(X), path)
-    rewrite(path, lambda meta: meta.update(format_version=4), fix_digest=True)
-    with pytest.raises(ValueError, match="format version 4.*reads versions 1 to 3.*Upgrade"):
+    rewrite(path, lambda meta: meta.update(format_version=5), fix_digest=True)
+    with pytest.raises(ValueError, match="format version 5.*reads versions 1 to 4.*Upgrade"):
         load(path)
 
 
@@ -474,6 +565,15 @@ def test_refuses_a_forged_class_name(saved):
     rewrite(saved, lambda meta: meta.update({"class": "os.system"}), fix_digest=True)
     with pytest.raises(ValueError, match="class 'os.system'.*builds only"):
         load(saved)
+
+
+def test_refuses_a_forged_class_name_inside_a_meta_estimator(X, tmp_path):
+    path = tmp_path / "m.safetensors"
+    save(OutlierDetector(AutoencoderTransformer(2, **FAST)).fit(X), path)
+    rewrite(path, lambda meta: meta["fitted"]["estimator_"]["__estimator__"].update(
+        {"class": "os.system"}), fix_digest=True)
+    with pytest.raises(ValueError, match="class 'os.system'.*builds only"):
+        load(path)
 
 
 @pytest.mark.parametrize("name", ["system", "Optimizer", "lr_scheduler", "__class__"])
@@ -509,9 +609,16 @@ def test_refuses_weights_that_do_not_fit_the_architecture(saved):
 
 
 def test_refuses_a_missing_tensor_even_when_re_signed(saved):
-    rewrite(saved, drop=["module.encoder.0.bias"], fix_digest=True)
+    rewrite(saved, lambda meta: meta["module"].pop("encoder.0.bias"),
+            drop=["module.encoder.0.bias"], fix_digest=True)
     with pytest.raises(ValueError,
                        match=r"(?s)do not fit the architecture.*Missing.*encoder\.0\.bias"):
+        load(saved)
+
+
+def test_refuses_a_tensor_the_metadata_names_but_the_file_lacks(saved):
+    rewrite(saved, drop=["module.encoder.0.bias"], fix_digest=True)
+    with pytest.raises(ValueError, match="refers to a tensor 'module.encoder.0.bias' it lacks"):
         load(saved)
 
 
