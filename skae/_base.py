@@ -33,22 +33,19 @@ from skorch.callbacks import EpochScoring, GradientNormClipping, PassthroughScor
 from skorch.utils import noop
 
 from . import _tabular
-from ._distributed import DataParallelSync, broadcast_seed, data_parallel_shard
-from ._net import (
+from ._callbacks import (
     AdaptiveLearningRate,
-    AutoencoderNet,
-    BatchIterator,
     EarlyStopping,
-    HoldOut,
     ProgressBar,
-    SparseRows,
-    TensorDataset,
     ThreadPolicy,
-    TrainingDivergedError,
     TrainingGuard,
 )
+from ._data import BatchIterator, HoldOut, TensorDataset, training_rows
+from ._distributed import DataParallelSync, broadcast_seed, data_parallel_shard
+from ._net import AutoencoderNet
 from ._optim import LBFGS
 from ._threads import resolve_n_jobs, restoring_threads, set_threads, step_flops
+from .exceptions import TrainingDivergedError
 from .losses import column_errors, reconstruction_error
 from .modules import ACTIVATIONS, Architecture, set_generator
 
@@ -402,7 +399,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             with drawing_from(self.net_, generator), restoring_threads() as ceiling:
                 threads.n_jobs, threads.ceiling = self.n_jobs, ceiling
                 threads.flops = 3 * self.net_.batch_size * self._flops_per_row()
-                self.net_.partial_fit(TensorDataset(self._to_device(X, device)), epochs=epochs)
+                self.net_.partial_fit(TensorDataset(training_rows(X, device)), epochs=epochs)
         except TrainingDivergedError:
             # The net keeps the last completed epoch's weights; with none, there
             # is no trained model to keep (the error says so).
@@ -571,22 +568,6 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             errors = column_errors(pre, rows, self.loss, heads)
             baseline = errors.sum(dim=0) / heads.observed(rows).sum(dim=0).clamp(min=1)
             heads.weights.copy_(1.0 / baseline.clamp(min=1e-2))
-
-    @staticmethod
-    def _to_device(X, device):
-        # X as one float32 tensor, moved to the device once when it fits there
-        # (else batches move one by one). Training only reads it, so C-ordered
-        # float32 input is used in place on the CPU: no full copy.
-        if sp.issparse(X):  # rows are densified a batch at a time
-            return SparseRows(X.astype(np.float32, copy=False))
-        X = np.ascontiguousarray(X, dtype=np.float32)
-        X = torch.from_numpy(X if X.flags.writeable else X.copy())
-        if device.type != "cpu":
-            try:
-                return X.to(device)
-            except torch.OutOfMemoryError:
-                return X.pin_memory()
-        return X
 
     @property
     def _optimizer_name(self):

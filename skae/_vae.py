@@ -11,8 +11,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseAutoencoder
+from ._callbacks import KLWarmup
 from ._docstrings import ATTRIBUTES, params
-from ._net import KLWarmup
 from .losses import VAECriterion
 from .modules import VariationalAutoencoder, build_variational_autoencoder
 
