@@ -5,8 +5,6 @@ import math
 import threading
 import warnings
 import weakref
-from contextlib import contextmanager
-from functools import cache
 from numbers import Integral, Real
 
 import numpy as np
@@ -29,34 +27,26 @@ from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
-from skorch.callbacks import EpochScoring, GradientNormClipping, PassthroughScoring
-from skorch.utils import noop
 
 from . import _tabular
-from ._callbacks import (
-    AdaptiveLearningRate,
-    EarlyStopping,
-    ProgressBar,
-    ThreadPolicy,
-    TrainingGuard,
-)
-from ._data import BatchIterator, HoldOut, TensorDataset, training_rows
-from ._distributed import DataParallelSync, broadcast_seed, data_parallel_shard
-from ._net import AutoencoderNet
-from ._optim import LBFGS
+from ._data import TensorDataset, training_rows
+from ._distributed import broadcast_seed, data_parallel_shard
 from ._threads import resolve_n_jobs, restoring_threads, set_threads, step_flops
+from ._wiring import (
+    OPTIMIZERS,
+    TrainingSpec,
+    auto_batch_size,
+    check_user_callbacks,
+    drawing_from,
+    make_net,
+    optimizer_kwargs,
+    resolve_device,
+)
 from .exceptions import TrainingDivergedError
 from .losses import column_errors, reconstruction_error
-from .modules import ACTIVATIONS, Architecture, set_generator
+from .modules import ACTIVATIONS, Architecture
 
 FLOAT_DTYPES = (np.float64, np.float32)
-
-OPTIMIZERS = {
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "sgd": torch.optim.SGD,
-    "lbfgs": LBFGS,  # torch's, undoing a step that blows up (see skae._optim)
-}
 
 # Rows per forward pass at inference: large enough to amortise Python work,
 # small enough that activations of a few batches stay far below the output.
@@ -67,102 +57,9 @@ INFERENCE_BATCH_SIZE = 4096
 AUTO_EARLY_STOPPING_ROWS = 10_000
 
 
-def auto_batch_size(n_train):
-    """``batch_size='auto'``: 64 rows up to 12,800 training rows, then more.
-
-    ``n_train / 200`` rounded down to a power of two (so an epoch has
-    200-400 steps), at most 1024: big tables take bigger, cheaper steps
-    (a 200,000-row epoch costs a quarter of what it does at 64 rows).
-    """
-    return int(min(1024, max(64, 2 ** math.floor(math.log2(max(n_train, 1) / 200)))))
-
-
 # A fit whose training reconstruction error ends this many times above the
 # error it started from (and above the column means') has blown up.
 DIVERGENCE_FACTOR = 10.0
-
-
-def available_devices():
-    """The devices skae can train on here, as ``device`` strings: ``'cpu'`` first."""
-    devices = ["cpu"]
-    if torch.cuda.is_available():
-        devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    if torch.backends.mps.is_available():
-        devices.append("mps")
-    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
-    if accelerator is not None and accelerator.is_available():
-        kind = accelerator.current_accelerator().type
-        if kind not in ("cuda", "mps"):
-            devices.append(kind)
-    return devices
-
-
-def resolve_device(device):
-    """Turn the ``device`` parameter into a ``torch.device`` or raise."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device={device!r} is not a torch device: {exc}") from None
-    devices = available_devices()
-    available = "available here: " + ", ".join(repr(d) for d in devices)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={str(device)!r} was requested but CUDA is not available "
-            f"(torch.cuda.is_available() is False); {available}. Use device='cpu' or "
-            "device='auto'."
-        )
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise ValueError(
-            f"device={str(device)!r} was requested but only {torch.cuda.device_count()} "
-            f"CUDA device(s) are visible; {available}."
-        )
-    if device.type == "meta":
-        raise ValueError(
-            f"device='meta' holds no data (tensors there have shapes, no values), so a "
-            f"model cannot train on it; {available}."
-        )
-    if device.type != "cuda" and device.type not in {d.split(":")[0] for d in devices}:
-        raise ValueError(
-            f"device={str(device)!r} was requested but this torch build or machine has "
-            f"no {device.type} backend; {available}. Use device='cpu' or device='auto'."
-        )
-    return device
-
-
-@cache
-def fused_adam_supported(device_type):
-    """Whether torch's fused Adam runs on this device type (CPU: torch >= 2.4)."""
-    try:
-        param = torch.zeros(1, device=device_type, requires_grad=True)
-        torch.optim.Adam([param], fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return False
-    return True
-
-
-@contextmanager
-def drawing_from(net, generator):
-    """Route every random draw of a training call through ``generator``.
-
-    Shuffling, the early-stopping hold-out, input corruption, dropout and
-    the VAE's reparameterisation then use the fit's own stream, never
-    torch's process-wide generator, so fits in concurrent threads cannot
-    disturb each other.
-    """
-    holdout = net.train_split if isinstance(net.train_split, HoldOut) else None
-    set_generator(net.module_, generator)
-    net.generator_ = generator
-    if holdout is not None:
-        holdout.generator = generator
-    try:
-        yield
-    finally:  # the generator is not part of the model: never pickle it
-        set_generator(net.module_, None)
-        net.generator_ = None
-        if holdout is not None:
-            holdout.generator = None
 
 
 # Each fitted module's float64 copy (see _float64_module), kept while the module lives.
@@ -219,14 +116,6 @@ def _float64_module(module):
     with _FLOAT64_COPIES_LOCK:
         _FLOAT64_COPIES[module] = (stamp, double)
     return double
-
-
-def _validation_monitor(callback):
-    """The ``valid_*`` history key a skorch callback monitors, if any."""
-    monitor = getattr(callback, "monitor", None)
-    if isinstance(monitor, str) and monitor.startswith("valid"):
-        return monitor
-    return None
 
 
 class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -746,94 +635,6 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """The floor of ``learning_rate='adaptive'``: 1e-3 times ``learning_rate_init``."""
         return self.learning_rate_init * 1e-3
 
-    def _optimizer_kwargs(self, device):
-        """The optimizer's keyword arguments, ``lr`` included."""
-        name = self._optimizer_name
-        if name == "lbfgs":
-            return {"lr": 1.0, "line_search_fn": "strong_wolfe"}
-        kwargs = {"lr": self.learning_rate_init}
-        if name == "sgd":
-            kwargs.update(momentum=0.9, nesterov=True)
-        elif name in ("adam", "adamw") and fused_adam_supported(device.type):
-            kwargs["fused"] = True  # one kernel per step (see benchmarks/bench_fit.py)
-        if self.weight_decay:
-            kwargs["weight_decay"] = self.weight_decay
-        return kwargs
-
-    def _callbacks(self):
-        """skae's training callbacks around the user's, in the order they must run.
-
-        Gradients are averaged across ranks before clipping, and every other
-        callback sees an epoch before early stopping ends training.
-        """
-        self._check_callbacks()
-        terms = [f"{prefix}_{name}" for name in self._criterion()[0].term_names
-                 for prefix in ("train", "valid")[:1 + self.do_early_stopping_]]
-        callbacks = [
-            ("training_guard", TrainingGuard()),
-            ("thread_policy", ThreadPolicy()),
-            *((term, PassthroughScoring(name=term, on_train=term.startswith("train")))
-              for term in terms),
-            *self._extra_callbacks(),
-            ("data_parallel", DataParallelSync()),  # a no-op outside a process group
-        ]
-        if self.max_grad_norm is not None:
-            callbacks.append(("gradient_clipping", GradientNormClipping(self.max_grad_norm)))
-        callbacks += list(self.callbacks or ())
-        if self.verbose == 1:
-            callbacks.append(("progress_bar", ProgressBar()))
-        monitor = "valid_loss" if self.do_early_stopping_ else "train_loss"
-        if self.learning_rate == "adaptive" and self._optimizer_name != "lbfgs":
-            # MLPRegressor's 'adaptive' rule: divide by 5 after two epochs without
-            # improving by tol; skae stops dividing at 1e-3 times the start.
-            callbacks.append(("learning_rate", AdaptiveLearningRate(
-                "ReduceLROnPlateau", monitor=monitor, mode="min", factor=0.2, patience=1,
-                threshold=self.tol, threshold_mode="rel", min_lr=self._min_learning_rate(),
-            )))
-        if self.do_early_stopping_ or self.tol > 0:
-            callbacks.append(("early_stopping", EarlyStopping(
-                monitor=monitor,
-                patience=self.n_iter_no_change,
-                threshold=self.tol,
-                threshold_mode="rel",
-                load_best=self.do_early_stopping_,
-                sink=print if self.verbose else noop,
-            )))
-        return callbacks
-
-    def _check_callbacks(self):
-        """Refuse user callbacks that monitor validation scores when there are none,
-        and sklearn metrics of a table's reconstruction."""
-        for item in self.callbacks or ():
-            name, callback = item if isinstance(item, tuple) else (type(item).__name__, item)
-            metric = isinstance(callback, EpochScoring) and isinstance(callback.scoring, str)
-            if metric and not callback.use_caching:
-                raise ValueError(
-                    f"Callback {name} is an EpochScoring with scoring={callback.scoring!r} "
-                    "and use_caching=False, which passes the metric no targets: skae's rows "
-                    "are their own targets, and skorch hands them to the metric only from "
-                    "its cache. Leave use_caching=True (skorch's default)."
-                )
-            if metric and self._table is not None:
-                raise ValueError(
-                    f"Callback {name} is an EpochScoring with scoring={callback.scoring!r}, "
-                    "which compares X with net_.predict, the reconstruction; a table's "
-                    "reconstruction gives each categorical column's level probabilities, "
-                    "which no sklearn metric can compare with X entry by entry. Watch "
-                    "'train_loss' (and 'valid_loss' with early_stopping) in net_.history "
-                    "instead: the loss of each column relative to predicting its marginal; "
-                    "reconstruction_error(X, per_feature=True) gives it per column."
-                )
-            monitor = None if self.do_early_stopping_ else _validation_monitor(callback)
-            if monitor is not None:
-                raise ValueError(
-                    f"Callback {name} monitors {monitor!r}, but there is no validation "
-                    "data: skae holds out validation rows only with early_stopping=True "
-                    "(validation_fraction sets their share). Set early_stopping=True, or "
-                    "monitor the training loss instead ('train_loss', or "
-                    "'train_loss_best' for Checkpoint)."
-                )
-
     def _make_net(self, architecture, device, generator):
         """A new, initialised skorch net for ``architecture`` on ``device``.
 
@@ -841,35 +642,35 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         ``generator``), and what :func:`skae.load` builds before it loads
         the saved weights into it.
         """
+        check_user_callbacks(self.callbacks, validation=self.do_early_stopping_,
+                             table=self._table is not None)
+        return make_net(self._training_spec(device), architecture, generator)
+
+    def _training_spec(self, device):
+        """This estimator's parameters resolved for a net on ``device``."""
         criterion, criterion_kwargs = self._criterion()
-        optimizer = OPTIMIZERS[self.optimizer] if self._optimizer_name else self.optimizer
-        opt_kwargs = self._optimizer_kwargs(device)
-        # Classes and plain values, not instances: the net pickles module_ and
-        # criterion_ through skorch's device mapping, but not its parameters.
-        net = AutoencoderNet(
-            module=type(self)._builder,
-            module__architecture=architecture,
+        name = self._optimizer_name
+        adaptive = self.learning_rate == "adaptive" and name != "lbfgs"
+        return TrainingSpec(
+            builder=type(self)._builder,
             criterion=criterion,
-            **{f"criterion__{k}": v for k, v in criterion_kwargs.items()},
-            optimizer=optimizer,
-            **{f"optimizer__{k}": v for k, v in opt_kwargs.items() if k != "lr"},
-            lr=opt_kwargs["lr"],
-            max_epochs=self.max_iter,
-            batch_size=self.batch_size_,
-            iterator_train=BatchIterator,
-            iterator_train__shuffle=True,
-            iterator_valid=BatchIterator,
-            train_split=HoldOut(self.validation_fraction) if self.do_early_stopping_ else None,
-            callbacks=self._callbacks(),
+            criterion_kwargs=criterion_kwargs,
+            optimizer=OPTIMIZERS[name] if name else self.optimizer,
+            optimizer_kwargs=optimizer_kwargs(name, self.learning_rate_init,
+                                              self.weight_decay, device),
             device=device,
-            verbose=int(self.verbose >= 2),
+            batch_size=self.batch_size_,
+            max_epochs=self.max_iter,
+            validation_fraction=self.validation_fraction if self.do_early_stopping_ else None,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            min_learning_rate=self._min_learning_rate() if adaptive else None,
+            max_grad_norm=self.max_grad_norm,
+            n_jobs=self.n_jobs,
+            verbose=self.verbose,
+            own_callbacks=tuple(self._extra_callbacks()),
+            user_callbacks=tuple(self.callbacks or ()),
         )
-        net.generator_ = generator
-        if self.verbose < 2:
-            net.set_params(callbacks__print_log=None)
-        if not self.do_early_stopping_:  # no validation data: skip its per-batch callback calls
-            net.set_params(callbacks__valid_loss=None)
-        return net.initialize()
 
     # ------------------------------------------------------------ inference
 
