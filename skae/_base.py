@@ -31,7 +31,7 @@ from sklearn.utils.validation import (
 from . import _tabular
 from ._data import TensorDataset, training_rows
 from ._distributed import broadcast_seed, data_parallel_shard
-from ._threads import resolve_n_jobs, restoring_threads, set_threads, step_flops
+from ._threads import forward_flops, resolve_n_jobs, restoring_threads, set_threads
 from ._wiring import (
     OPTIMIZERS,
     TrainingSpec,
@@ -41,6 +41,7 @@ from ._wiring import (
     make_net,
     optimizer_kwargs,
     resolve_device,
+    set_callback_params,
 )
 from .exceptions import TrainingDivergedError
 from .losses import column_errors, reconstruction_error
@@ -282,12 +283,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                              else min(self.batch_size_, n_rows))
         if self.verbose == 1:
             self.net_.set_params(callbacks__progress_bar__total=epochs)
-        callbacks = dict(self.net_.callbacks_)
-        guard, threads = callbacks["training_guard"], callbacks["thread_policy"]
+        guard = dict(self.net_.callbacks_)["training_guard"]
         try:
-            with drawing_from(self.net_, generator), restoring_threads() as ceiling:
-                threads.n_jobs, threads.ceiling = self.n_jobs, ceiling
-                threads.flops = 3 * self.net_.batch_size * self._flops_per_row()
+            with drawing_from(self.net_, generator), restoring_threads():
                 self.net_.partial_fit(TensorDataset(training_rows(X, device)), epochs=epochs)
         except TrainingDivergedError:
             # The net keeps the last completed epoch's weights; with none, there
@@ -611,8 +609,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         change without a fresh fit.
         """
         changed = self.net_.module__architecture.changes(architecture)
-        schedule = dict(self.net_.callbacks_).get("learning_rate")
-        if (schedule is not None) != (self.learning_rate == "adaptive") \
+        scheduled = "learning_rate" in dict(self.net_.callbacks_)
+        if scheduled != (self.learning_rate == "adaptive") \
                 and self._optimizer_name != "lbfgs":
             changed.append("learning_rate")  # the schedule is a callback of the built net
         if changed:
@@ -622,14 +620,22 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             )
         if self.batch_size != "auto":  # a changed batch_size applies, as the lr does
             self.batch_size_ = self.batch_size
-        if schedule is not None:
-            schedule.min_lr = self._min_learning_rate()
+        set_callback_params(self.net_, **self._callback_params())
         if self._optimizer_name != "lbfgs":
             self.net_.set_params(lr=self.learning_rate_init)
         # Set on the criterion itself: skorch's set_params(criterion__...) would
         # rebuild the criterion and the optimizer, losing the optimizer's state.
         for name, value in self._criterion()[1].items():
             setattr(self.net_.criterion_, name, value)
+
+    def _callback_params(self):
+        """The settings of the built net's callbacks that follow the current parameters.
+
+        ``{'<callback>__<param>': value}``, applied by a continued fit to the
+        callbacks the net has (see :func:`skae._wiring.set_callback_params`).
+        """
+        return {"thread_policy__n_jobs": self.n_jobs,
+                "learning_rate__min_lr": self._min_learning_rate()}
 
     def _min_learning_rate(self):
         """The floor of ``learning_rate='adaptive'``: 1e-3 times ``learning_rate_init``."""
@@ -693,7 +699,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             module = _float64_module(module)
         device = self.net_.device
         out = None
-        flops = min(X.shape[0], INFERENCE_BATCH_SIZE) * self._flops_per_row()
+        flops = min(X.shape[0], INFERENCE_BATCH_SIZE) * forward_flops(self.net_)
         with torch.inference_mode(), restoring_threads() as ceiling:
             set_threads(resolve_n_jobs(self.n_jobs, flops, ceiling))
             for start in range(0, X.shape[0], INFERENCE_BATCH_SIZE):
@@ -706,26 +712,6 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                     out = np.empty((X.shape[0], *result.shape[1:]), dtype=dtype)
                 out[start:start + len(result)] = result
         return out
-
-    def _flops_per_row(self):
-        """Floating-point operations of the fitted module's forward pass on one row.
-
-        Counted once per fitted net (see :mod:`skae._threads`), as an upper
-        bound for dense networks (biases count as weights) and exactly for
-        convolutional ones; the thread policy scales it to a training step
-        or an inference batch.
-        """
-        flops = getattr(self.net_, "flops_per_row_", None)
-        if flops is None:
-            module, architecture = self.net_.module_, self.net_.module__architecture
-            if architecture.image_shape is None:  # dense: two operations per weight and row
-                flops = 2.0 * sum(p.numel() for p in module.parameters())
-            else:  # convolutions reuse their weights over the image: count them
-                row = torch.zeros(1, architecture.n_features,
-                                  device=next(module.parameters()).device)
-                flops = step_flops(module, row, training=False)
-            self.net_.flops_per_row_ = flops
-        return flops
 
     def _validate_X(self, X):
         check_is_fitted(self)

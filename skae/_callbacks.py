@@ -17,7 +17,7 @@ from skorch.callbacks import Callback, LRScheduler
 from skorch.callbacks import EarlyStopping as _SkorchEarlyStopping
 from skorch.utils import noop
 
-from ._threads import resolve_n_jobs, set_threads
+from ._threads import forward_flops, resolve_n_jobs, set_threads
 from .exceptions import TrainingDivergedError
 
 
@@ -172,19 +172,29 @@ class EarlyStopping(_SkorchEarlyStopping):
 class ThreadPolicy(Callback):
     """Set the torch threads of each epoch (the estimators' ``n_jobs``).
 
-    The estimator sets, before each training call, ``n_jobs``, ``flops``
-    (the work of one training step) and ``ceiling`` (torch's thread count
-    when it was called, which it restores afterwards). With ``n_jobs=None``
-    the choice is made again at each epoch start, so a fit follows a
-    machine that gets busier or quieter (see :mod:`skae._threads`).
+    At the start of each training call it reads torch's thread count (the
+    ceiling of the policy, which the estimator restores afterwards) and the
+    work of one training step (three forward passes of a batch, see
+    :func:`~skae._threads.forward_flops`). With ``n_jobs=None`` the choice
+    is made again at each epoch start, so a fit follows a machine that gets
+    busier or quieter (see :mod:`skae._threads`).
+
+    Parameters
+    ----------
+    n_jobs : int or None, default=None
+        The estimator's ``n_jobs``: None is skae's policy, an int follows
+        joblib's convention.
     """
 
-    n_jobs = None
-    flops = 0.0
-    ceiling = 1
+    def __init__(self, n_jobs=None):
+        self.n_jobs = n_jobs
+
+    def on_train_begin(self, net, **kwargs):
+        self.ceiling_ = torch.get_num_threads()
+        self.flops_ = 3 * net.batch_size * forward_flops(net)
 
     def on_epoch_begin(self, net, **kwargs):
-        set_threads(resolve_n_jobs(self.n_jobs, self.flops, self.ceiling))
+        set_threads(resolve_n_jobs(self.n_jobs, self.flops_, self.ceiling_))
 
 
 class AdaptiveLearningRate(LRScheduler):

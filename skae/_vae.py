@@ -196,11 +196,8 @@ class VAETransformer(BaseAutoencoder):
     def _extra_callbacks(self):
         return [("kl_warmup", KLWarmup(self.beta, self.kl_warmup))] if self.kl_warmup else []
 
-    def _continue_with_current_params(self, architecture):
-        super()._continue_with_current_params(architecture)
-        warmup = dict(self.net_.callbacks_).get("kl_warmup")
-        if warmup is not None:
-            warmup.beta = self.beta
+    def _callback_params(self):
+        return {**super()._callback_params(), "kl_warmup__beta": self.beta}
 
     def _score_fn(self):
         draws = VariationalAutoencoder.quasi_random_draws(N_SCORE_DRAWS, self.n_components_)

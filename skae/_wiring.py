@@ -261,7 +261,7 @@ class TrainingSpec:
                  for prefix in ("train", "valid")[:1 + validation]]
         callbacks = [
             ("training_guard", TrainingGuard()),
-            ("thread_policy", ThreadPolicy()),
+            ("thread_policy", ThreadPolicy(n_jobs=self.n_jobs)),
             *((term, PassthroughScoring(name=term, on_train=term.startswith("train")))
               for term in terms),
             *self.own_callbacks,

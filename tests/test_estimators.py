@@ -612,6 +612,15 @@ def test_constant_learning_rate_keeps_its_rate(Est, X):
     assert all(group["lr"] == 1e-2 for group in est.net_.optimizer_.param_groups)
 
 
+def test_a_continued_fit_with_unchanged_settings_keeps_the_nets_callbacks(Est, X):
+    # skorch makes its default callbacks anew (losing e.g. the best loss so far)
+    # whenever a callback's setting is set: only changed settings are set.
+    est = fast(Est, learning_rate="adaptive").partial_fit(X)
+    callbacks = dict(est.net_.callbacks_)
+    est.partial_fit(X)
+    assert all(callback is callbacks[name] for name, callback in est.net_.callbacks_)
+
+
 def test_a_continued_fit_refuses_a_changed_learning_rate_schedule(Est, X):
     est = fast(Est, warm_start=True).fit(X)
     with pytest.raises(ValueError, match="changed since the network was built: learning_rate"):
