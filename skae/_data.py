@@ -13,6 +13,10 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+#: The numpy float dtypes skae's estimators take and compute in
+#: (``validate_data(..., dtype=FLOAT_DTYPES)``): other input becomes float64.
+FLOAT_DTYPES = (np.float64, np.float32)
+
 
 class SparseRows:
     """A scipy CSR matrix that hands out dense float32 tensors of its rows.
@@ -169,3 +173,15 @@ def training_rows(X, device):
         except torch.OutOfMemoryError:
             return X.pin_memory()
     return X
+
+
+def column_means(X):
+    """Column means of a dense or sparse matrix, as a flat float array."""
+    return np.asarray(X.mean(axis=0), dtype=np.float64).ravel()
+
+
+def spread_rows(X, n_rows):
+    """At most ``n_rows`` rows of ``X``, evenly spread."""
+    if X.shape[0] <= n_rows:
+        return X
+    return X[np.linspace(0, X.shape[0] - 1, n_rows).astype(np.intp)]

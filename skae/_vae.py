@@ -171,7 +171,8 @@ class VAETransformer(BaseAutoencoder):
         self.verbose = verbose
         self.warm_start = warm_start
 
-    _builder = staticmethod(build_variational_autoencoder)
+    def _builder(self):
+        return build_variational_autoencoder
 
     def _init_weights(self, X):
         super()._init_weights(X)

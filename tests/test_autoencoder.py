@@ -43,7 +43,7 @@ from skorch.callbacks import Callback
 from torch import nn
 
 import skae
-import skae._base
+import skae._inference
 import skae._optim
 from skae import AutoencoderTransformer
 from skae.modules import Corruption, TiedLinear
@@ -875,7 +875,7 @@ def test_inference_in_batches_matches_one_batch(fitted, X, monkeypatch, dtype):
     Z = fitted.transform(Xd)
     X_hat = fitted.inverse_transform(Z)
     scores = fitted.score_samples(Xd)
-    monkeypatch.setattr(skae._base, "INFERENCE_BATCH_SIZE", 7)  # 60 rows: 8 full batches + 4
+    monkeypatch.setattr(skae._inference, "INFERENCE_BATCH_SIZE", 7)  # 60 rows: 8 full batches + 4
     rtol = 1e-6 if dtype == np.float32 else 1e-12
     assert_allclose(fitted.transform(Xd), Z, rtol=rtol, atol=rtol)
     assert_allclose(fitted.inverse_transform(Z), X_hat, rtol=rtol, atol=rtol)

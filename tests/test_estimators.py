@@ -568,7 +568,7 @@ def test_set_output_pandas(Est, X):
     (204_800, 1024), (10_000_000, 1024),
 ])
 def test_auto_batch_size_grows_with_the_training_rows(n_train, expected):
-    from skae._base import auto_batch_size
+    from skae._wiring import auto_batch_size
 
     assert auto_batch_size(n_train) == expected
 

@@ -31,7 +31,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from skorch.callbacks import EpochScoring
 
 import skae
-import skae._base
+import skae._inference
 from skae import AutoencoderTransformer, VAETransformer, _tabular
 from skae.modules import MAX_ONE_HOT_LEVELS
 
@@ -547,7 +547,7 @@ def test_sparse_input_is_densified_a_batch_at_a_time(Est, monkeypatch):
     for cls in (sp.csr_matrix, sp.csc_matrix, sp.coo_matrix, sp.csr_array, sp.csc_array,
                 sp.coo_array):
         monkeypatch.setattr(cls, "toarray", recording(cls.toarray))
-    monkeypatch.setattr(skae._base, "INFERENCE_BATCH_SIZE", 16)
+    monkeypatch.setattr(skae._inference, "INFERENCE_BATCH_SIZE", 16)
     S = sparse_data(n=300)
     est = small(Est, batch_size=32).fit(S)
     assert shapes and max(rows for rows, _ in shapes) == 32  # training batches were densified
