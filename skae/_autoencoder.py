@@ -181,7 +181,8 @@ class AutoencoderTransformer(BaseAutoencoder):
         self.verbose = verbose
         self.warm_start = warm_start
 
-    _builder = staticmethod(build_autoencoder)
+    def _builder(self):
+        return build_autoencoder
 
     def _architecture(self, n_features):
         return replace(super()._architecture(n_features), tied_weights=self.tied_weights,
@@ -249,9 +250,6 @@ class AutoencoderTransformer(BaseAutoencoder):
 
     def _criterion(self):
         return AutoencoderCriterion, {"loss": self.loss, "sparsity": self.sparsity}
-
-    def _extra_callbacks(self):
-        return []
 
     def _score_fn(self):
         error = self._reconstruction_error_fn()

@@ -20,7 +20,7 @@ from sklearn.utils.validation import (
 
 from . import _export, _tabular
 from ._autoencoder import AutoencoderTransformer
-from ._base import FLOAT_DTYPES
+from ._data import FLOAT_DTYPES
 from ._vae import VAETransformer
 
 

@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _export, _tabular
 from ._autoencoder import AutoencoderTransformer
-from ._base import FLOAT_DTYPES
+from ._data import FLOAT_DTYPES
 
 #: ``contamination='auto'``: a row is an outlier when its modified z-score
 #: (Iglewicz and Hoaglin: 0.6745 * (median - score) / MAD, over the training

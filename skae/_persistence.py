@@ -46,11 +46,11 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ._autoencoder import AutoencoderTransformer
-from ._base import resolve_device
 from ._imputer import AutoencoderImputer
 from ._outliers import OutlierDetector
 from ._vae import VAETransformer
 from ._version import __version__
+from ._wiring import resolve_device
 
 __all__ = ["load", "save"]
 

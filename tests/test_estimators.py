@@ -570,7 +570,7 @@ def test_set_output_pandas(Est, X):
 ])
 def test_auto_batch_size_grows_with_the_training_rows(n_train, expected):
     # The rule itself: fits of up to ten million rows would be too slow to pin it.
-    from skae._base import auto_batch_size
+    from skae._wiring import auto_batch_size
 
     assert auto_batch_size(n_train) == expected
 
@@ -612,6 +612,15 @@ def test_constant_learning_rate_keeps_its_rate(Est, X):
     est = fast(Est, learning_rate_init=1e-2, tol=0.99, n_iter_no_change=30, max_iter=6).fit(X)
     assert not any(isinstance(cb, LRScheduler) for _, cb in est.net_.callbacks_)
     assert all(group["lr"] == 1e-2 for group in est.net_.optimizer_.param_groups)
+
+
+def test_a_continued_fit_with_unchanged_settings_keeps_the_nets_callbacks(Est, X):
+    # skorch makes its default callbacks anew (losing e.g. the best loss so far)
+    # whenever a callback's setting is set: only changed settings are set.
+    est = fast(Est, learning_rate="adaptive").partial_fit(X)
+    callbacks = dict(est.net_.callbacks_)
+    est.partial_fit(X)
+    assert all(callback is callbacks[name] for name, callback in est.net_.callbacks_)
 
 
 def test_a_continued_fit_refuses_a_changed_learning_rate_schedule(Est, X):
