@@ -20,6 +20,7 @@ from ._callbacks import (
     AdaptiveLearningRate,
     EarlyStopping,
     ProgressBar,
+    TargetCheckpoint,
     ThreadPolicy,
     TrainingGuard,
 )
@@ -230,6 +231,9 @@ class TrainingSpec:
     own_callbacks, user_callbacks : tuple of (name, callback)
         The estimator's own callbacks (e.g. the VAE's KL warm-up) and the
         user's ``callbacks``.
+    targets : bool
+        Whether the model has target heads: training then keeps the epoch
+        whose code best predicts the held-out labels (if any are held out).
     """
 
     builder: object
@@ -249,6 +253,7 @@ class TrainingSpec:
     verbose: int = 0
     own_callbacks: tuple = ()
     user_callbacks: tuple = ()
+    targets: bool = False
 
     def callbacks(self):
         """skae's training callbacks around the user's, in the order they must run.
@@ -289,6 +294,8 @@ class TrainingSpec:
                 load_best=validation,
                 sink=print if self.verbose else noop,
             )))
+        if self.targets:  # last: its weights are restored after early stopping's
+            callbacks.append(("target_checkpoint", TargetCheckpoint()))
         return callbacks
 
 
