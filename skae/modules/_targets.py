@@ -33,5 +33,16 @@ class TargetHeads(nn.Module):
         self.linear = nn.Linear(n_components, sum(self.widths))
 
     def forward(self, code):
-        """Return the heads' outputs (logits or standardised numbers) for ``code``."""
+        """Return the heads' outputs for ``code``.
+
+        Parameters
+        ----------
+        code : torch.Tensor of shape (n_samples, n_components)
+            Codes (for a VAE, the posterior means).
+
+        Returns
+        -------
+        out : torch.Tensor of shape (n_samples, sum(widths))
+            Each head's logits (classes) or standardised number, side by side.
+        """
         return self.linear(code)
