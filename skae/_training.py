@@ -264,7 +264,8 @@ class TrainingMixin:
         the saved weights into it.
         """
         check_user_callbacks(self.callbacks, validation=self.do_early_stopping_,
-                             table=self._table is not None)
+                             table=self._table is not None,
+                             targets=self._target_spec is not None)
         return make_net(self._training_spec(device), architecture, generator)
 
     def _criterion_settings(self):

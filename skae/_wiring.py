@@ -140,12 +140,13 @@ def _validation_monitor(callback):
     return None
 
 
-def check_user_callbacks(callbacks, validation, table):
+def check_user_callbacks(callbacks, validation, table, targets=False):
     """Refuse user ``callbacks`` that cannot work in this fit.
 
     Those that monitor validation scores when there are none (without
     ``validation`` rows), and sklearn metrics of a ``table``'s
-    reconstruction.
+    reconstruction or of a model with ``targets`` (its batches' second
+    half is ``y``, not ``X``).
     """
     for item in callbacks or ():
         name, callback = item if isinstance(item, tuple) else (type(item).__name__, item)
@@ -156,6 +157,14 @@ def check_user_callbacks(callbacks, validation, table):
                 "and use_caching=False, which passes the metric no targets: skae's rows "
                 "are their own targets, and skorch hands them to the metric only from "
                 "its cache. Leave use_caching=True (skorch's default)."
+            )
+        if metric and targets:
+            raise ValueError(
+                f"Callback {name} is an EpochScoring with scoring={callback.scoring!r}, "
+                "which compares X with net_.predict, the reconstruction; with target_weight "
+                "> 0 and labels, skorch hands it the targets y instead of X. Watch "
+                "'train_loss' and 'valid_target' in net_.history instead, or fit with "
+                "target_weight=0."
             )
         if metric and table:
             raise ValueError(

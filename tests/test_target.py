@@ -18,6 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.utils._param_validation import InvalidParameterError
+from skorch.callbacks import EpochScoring
 
 import skae
 from skae import AutoencoderTransformer, VAETransformer
@@ -201,6 +202,12 @@ def test_no_labeled_row_warns_that_y_is_ignored(Est, X, y):
         est = Est(target_weight=0.5, **FAST).fit(X, y)
     assert est.target_kind_ is None
     assert_array_equal(est.transform(X), Est(**FAST).fit(X).transform(X))
+
+
+def test_a_reconstruction_metric_callback_is_refused_with_targets(Est, X, labels):
+    scoring = EpochScoring("neg_mean_squared_error", name="mse")
+    with pytest.raises(ValueError, match="hands it the targets y instead of X"):
+        Est(target_weight=0.5, callbacks=[scoring], **FAST).fit(X, labels)
 
 
 # ---------------------------------------------------- held-out labeled rows
