@@ -67,7 +67,8 @@ class AutoencoderTransformer(BaseAutoencoder):
             "optimizer", "learning_rate", "learning_rate_init", "weight_decay", "max_grad_norm",
             "batch_size",
             "max_iter", "early_stopping", "validation_fraction", "n_iter_no_change", "tol",
-            "callbacks", "device", "n_jobs", "random_state", "verbose", "warm_start")}
+            "callbacks", "device", "n_jobs", "random_state", "verbose", "warm_start",
+            "target_weight")}
 
     Attributes
     ----------
@@ -146,6 +147,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         random_state=None,
         verbose=0,
         warm_start=False,
+        target_weight=0.0,
     ):
         self.n_components = n_components
         self.categorical_features = categorical_features
@@ -180,6 +182,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.target_weight = target_weight
 
     def _builder(self):
         return build_autoencoder

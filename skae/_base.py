@@ -26,7 +26,7 @@ from sklearn.base import (
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names, _check_n_features, validate_data
 
-from . import _tabular
+from . import _tabular, _targets
 from ._data import FLOAT_DTYPES, column_means, spread_rows
 from ._inference import InferenceMixin
 from ._saving import SavingMixin
@@ -85,11 +85,15 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Trainin
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
+        "target_weight": [Interval(Real, 0, 1, closed="both")],
     }
 
     # A table's column descriptions (see _tabular.describe), set by fit; None
     # for plain numbers (and for models fitted before tables existed).
     _table = None
+    # The description of the code's targets (see _targets.describe), set by a
+    # fit with target_weight > 0 and labels; None: the model has no target heads.
+    _target_spec = None
 
     # sklearn's set_output wraps only the transform a class defines itself.
     transform = InferenceMixin.transform
@@ -134,6 +138,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Trainin
             conv_channels=self.conv_channels,
             kernel_size=self.kernel_size,
             columns=None if self._table is None else _tabular.model_columns(self._table),
+            targets=() if self._target_spec is None else _targets.widths(self._target_spec),
         )
 
     def _output_activation(self):
@@ -217,22 +222,26 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Trainin
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Train the autoencoder on ``X``.
+        """Train the autoencoder on ``X`` (and its code to predict ``y``, with ``target_weight``).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Training data (numpy array or DataFrame of numbers). Never modified.
-        y : None
-            Ignored; present for Pipeline compatibility.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
+            Ignored with ``target_weight=0`` (the default). Above 0, what the
+            code learns to predict besides reconstructing ``X``: classes
+            (integers, strings, booleans) or numbers (floats), one target per
+            column of a 2-D ``y``; ``-1`` (integer ``y``), NaN or None marks
+            an unlabeled row (see ``target_weight``).
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        self._train(X, epochs=self.max_iter, keep=self.warm_start and self.__sklearn_is_fitted__(),
-                    check=True)
+        self._train(X, y, epochs=self.max_iter,
+                    keep=self.warm_start and self.__sklearn_is_fitted__(), check=True)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -246,15 +255,17 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Trainin
         ----------
         X : array-like of shape (n_samples, n_features)
             Training data for this epoch.
-        y : None
-            Ignored.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets), default=None
+            The code's targets, with ``target_weight`` (see :meth:`fit`). The
+            first call fixes their kind and classes (as ``SGDClassifier``'s
+            ``classes``); rows of unseen classes later raise an error.
 
         Returns
         -------
         self : object
             The estimator.
         """
-        self._train(X, epochs=1, keep=self.__sklearn_is_fitted__())
+        self._train(X, y, epochs=1, keep=self.__sklearn_is_fitted__())
         return self
 
     def __sklearn_is_fitted__(self):
@@ -337,6 +348,17 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Trainin
         self.feature_kinds_ = np.array([c.kind for c in table], dtype=object)
         self.categories_ = [np.array(c.levels, dtype=object)
                             for c in table if c.kind == CATEGORICAL]
+
+    def _set_targets(self, spec):
+        """Keep the description of the code's targets, and the fitted attributes from it."""
+        self._target_spec = spec
+        self.__dict__.pop("classes_", None)
+        if spec is None:
+            self.target_kind_ = None
+            return
+        self.target_kind_ = _targets.kinds(spec)
+        if _targets.CLASSES in [c["kind"] for c in spec["columns"]]:
+            self.classes_ = _targets.classes(spec)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -3,7 +3,8 @@
 :class:`TrainingGuard` (divergence, interruption, last good weights),
 :class:`EarlyStopping` (the estimators' ``tol`` rule), :class:`ThreadPolicy`
 (``n_jobs``), :class:`AdaptiveLearningRate` (``learning_rate='adaptive'``),
-:class:`KLWarmup` (the VAE's ``kl_warmup``) and :class:`ProgressBar`
+:class:`KLWarmup` (the VAE's ``kl_warmup``), :class:`TargetCheckpoint`
+(the epoch whose code best predicts held-out labels) and :class:`ProgressBar`
 (``verbose=1``). Each is configured through its ``__init__`` parameters,
 and after the net is built through skorch's
 ``net.set_params(callbacks__<name>__<param>=...)``.
@@ -19,6 +20,7 @@ from skorch.utils import noop
 
 from ._threads import forward_flops, resolve_n_jobs, set_threads
 from .exceptions import TrainingDivergedError
+from .losses import target_loss
 
 
 def _clone(tree):
@@ -167,6 +169,45 @@ class EarlyStopping(_SkorchEarlyStopping):
             scale = "relative" if self.threshold_mode == "rel" else "absolute"
             by = f"by more than tol={self.threshold:g} ({scale}) "
         return f"{self.monitor} has not improved {by}in the last {self.patience} epochs"
+
+
+class TargetCheckpoint(Callback):
+    """Keep the weights of the epoch whose code best predicts held-out labels.
+
+    The training data (a :class:`~skae._data.TensorDataset`) may hold
+    labeled rows apart (``held_out``: rows and their targets, which training
+    never sees). After each epoch, their mean target loss
+    (:func:`skae.losses.target_loss` of the module's target heads on
+    ``encode``, the code of ``transform``) is recorded in the history as
+    ``valid_target``; when training ends, the weights of the epoch with the
+    lowest are restored, as skorch's ``Checkpoint`` with ``load_best``
+    would. Without held-out rows it does nothing.
+    """
+
+    def on_train_begin(self, net, X=None, **kwargs):
+        self.held_out_ = X.held_out
+        self.best_loss_, self.best_state_ = math.inf, None
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.held_out_ is None:
+            return
+        rows, targets = self.held_out_
+        module = net.module_
+        training = module.training
+        module.eval()
+        with torch.no_grad():
+            loss = float(target_loss(module.target(module.encode(rows)), targets,
+                                     module.target.widths).mean())
+        module.train(training)
+        net.history.record("valid_target", loss)
+        if loss < self.best_loss_:
+            self.best_loss_, self.best_state_ = loss, _clone(module.state_dict())
+
+    def on_train_end(self, net, **kwargs):
+        if self.best_state_ is not None:
+            net.module_.load_state_dict(self.best_state_)
+        # Nothing of the data outlives training (it would be pickled with the net).
+        self.held_out_, self.best_state_ = None, None
 
 
 class ThreadPolicy(Callback):

@@ -58,16 +58,25 @@ def _permutation(n, X, generator):
 
 
 class TensorDataset(torch.utils.data.Dataset):
-    """All training rows as one tensor (or :class:`SparseRows`); rows are their own targets."""
+    """All training rows as one tensor (or :class:`SparseRows`); rows are their own targets.
 
-    def __init__(self, X):
+    With ``y`` (the code's targets, one float tensor of shape (n_rows,
+    n_targets), NaN where unlabeled), each row's target is its ``y`` row.
+    ``held_out`` is ``(rows, targets)``: labeled rows kept apart to choose
+    the epoch whose code predicts them best (see
+    :class:`~skae._callbacks.TargetCheckpoint`), or None.
+    """
+
+    def __init__(self, X, y=None, held_out=None):
         self.X = X
+        self.y = y
+        self.held_out = held_out
 
     def __len__(self):
         return len(self.X)
 
     def __getitem__(self, i):
-        return self.X[i], self.X[i]
+        return self.X[i], self.X[i] if self.y is None else self.y[i]
 
 
 class BatchIterator:
@@ -75,6 +84,7 @@ class BatchIterator:
 
     The rows are their own targets: skorch's ``EpochScoring`` (with its
     default caching) compares them with ``predict``, the reconstructions.
+    A dataset with targets ``y`` yields ``(X_batch, y_batch)`` instead.
 
     Shuffling draws one permutation per epoch from ``generator`` (the
     estimator's, seeded by ``random_state``; torch's global generator when
@@ -91,6 +101,7 @@ class BatchIterator:
 
     def __init__(self, dataset, batch_size, shuffle=False, shard=None, generator=None):
         self.X = dataset.X
+        self.y = dataset.y
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.shard = shard
@@ -113,11 +124,11 @@ class BatchIterator:
         return len(list(self._bounds()))
 
     def __iter__(self):
-        X = self.X
+        X, y = self.X, self.y
         if not self.shuffle and self.shard is None:
             for start, stop in self._bounds():
                 batch = X[start:stop]
-                yield batch, batch
+                yield batch, batch if y is None else y[start:stop]
             return
         order = _permutation(len(X), X, self.generator) if self.shuffle else \
             torch.arange(len(X), device=X.device)
@@ -125,8 +136,9 @@ class BatchIterator:
             rank, world_size = self.shard
             order = order[rank::world_size][: self._n_rows()]
         for start, stop in self._bounds():
-            batch = X.index_select(0, order[start:stop])
-            yield batch, batch
+            rows = order[start:stop]
+            batch = X.index_select(0, rows)
+            yield batch, batch if y is None else y.index_select(0, rows)
 
 
 class HoldOut:
@@ -149,9 +161,12 @@ class HoldOut:
                 f"validation_fraction={self.fraction} of {n} samples."
             )
         perm = _permutation(n, dataset.X, self.generator)
-        X = dataset.X
+        X, y = dataset.X, dataset.y
         take = X.take if isinstance(X, SparseRows) else (lambda rows: X.index_select(0, rows))
-        return TensorDataset(take(perm[n_valid:])), TensorDataset(take(perm[:n_valid]))
+        targets = (lambda rows: None) if y is None else (lambda rows: y.index_select(0, rows))
+        train, valid = perm[n_valid:], perm[:n_valid]
+        return (TensorDataset(take(train), targets(train)),
+                TensorDataset(take(valid), targets(valid)))
 
 
 def training_rows(X, device):

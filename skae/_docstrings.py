@@ -141,6 +141,23 @@ default='adam'
     "warm_start": """warm_start : bool, default=False
         If True, ``fit`` continues from the current weights instead of
         re-initialising.""",
+    "target_weight": """target_weight : float in [0, 1], default=0.0
+        How much the code also learns to predict ``y`` (UMAP's name for the
+        same knob). 0 ignores ``y``. Above 0, ``fit(X, y)`` and
+        ``partial_fit(X, y)`` train linear heads on the code (for the VAE,
+        on the posterior mean that ``transform`` returns) with the loss
+        ``(1 - target_weight) * reconstruction + target_weight * target``.
+        Targets are classes (integers, strings or booleans, two or more:
+        softmax cross-entropy) or numbers (floats, standardised: squared
+        error); a 2-D ``y`` gets one head per column. Unlabeled rows are
+        marked as in scikit-learn's semi-supervised estimators, ``-1`` in
+        integer ``y``, NaN or None otherwise, and train the reconstruction
+        only; the target term of a batch is summed over its labeled rows and
+        divided by all its rows, so sparse labels weigh little. With 10
+        labeled rows or more, ``fit`` holds out a fifth of them (stratified
+        by class) and keeps the epoch whose code predicts them best.
+        ``y`` with no labeled row is ignored, with a warning. See the user
+        guide's "Codes for a classifier: when labels help".""",
 }
 
 ATTRIBUTES = """net_ : skorch.NeuralNet
@@ -164,7 +181,14 @@ ATTRIBUTES = """net_ : skorch.NeuralNet
         Rows per training step, as resolved from ``batch_size``.
     do_early_stopping_ : bool
         Whether training held out validation rows, as resolved from
-        ``early_stopping``."""
+        ``early_stopping``.
+    target_kind_ : {'classes', 'numbers'}, list of them, or None
+        What the code learned to predict besides ``X`` (see
+        ``target_weight``): the kind of a 1-D ``y``, one kind per column of
+        a 2-D ``y``, None without a target.
+    classes_ : ndarray or list
+        The classes of a class target (a 2-D ``y``: one array per column,
+        None for number columns). Only set when ``y`` had classes."""
 
 
 def params(*names):

@@ -4,9 +4,11 @@ The estimators build an :class:`AutoencoderNet` in ``fit`` (see
 :mod:`skae._wiring`) and keep it as ``net_``. It differs from skorch's
 ``NeuralNet`` only through skorch's documented extension points:
 
-- ``get_loss`` learns from ``X`` itself (there is no ``y``) and records the
-  criterion's loss terms (e.g. the VAE's KL) per batch, which skorch's
-  ``PassthroughScoring`` averages into the epoch's history;
+- ``get_loss`` learns from ``X`` itself, and from the code's targets ``y``
+  when the criterion has a ``target_weight`` (the estimators'
+  ``fit(X, y)``), and records the criterion's loss terms (e.g. the VAE's
+  KL) per batch, which skorch's ``PassthroughScoring`` averages into the
+  epoch's history;
 - ``predict`` gives reconstructions in data space (the output activation
   applied to the decoder's outputs), so skorch's ``EpochScoring`` with an
   sklearn metric (``'neg_mean_squared_error'``) scores them against X;
@@ -67,7 +69,9 @@ class AutoencoderNet(NeuralNet):
             super()._set_training(training)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        loss = self.criterion_(y_pred, X, self.module_)
+        # Without targets, the batch's rows are their own y_true (see _data.BatchIterator).
+        targets = y_true if self.criterion_.target_weight else None
+        loss = self.criterion_(y_pred, X, self.module_, targets)
         prefix = "train" if training else "valid"
         for name, value in self.criterion_.terms.items():
             self.history.record_batch(f"{prefix}_{name}", value.item())

@@ -30,8 +30,9 @@ class SavingMixin:
         -------
         state : dict
             Plain data and tensors: the fitted attributes, the module's and
-            the optimizer's ``state_dict()``, the skorch history and the
-            table's columns (:meth:`skae._tabular.Column.to_dict`).
+            the optimizer's ``state_dict()``, the skorch history, the
+            table's columns (:meth:`skae._tabular.Column.to_dict`) and the
+            description of the code's targets (:func:`skae._targets.describe`).
         """
         net = self.net_
         return {
@@ -41,6 +42,7 @@ class SavingMixin:
             "optimizer": net.optimizer_.state_dict(),
             "history": net.history.to_list(),
             "table": None if self._table is None else [c.to_dict() for c in self._table],
+            "targets": self._target_spec,
         }
 
     def _load_state(self, state, device):
@@ -57,6 +59,7 @@ class SavingMixin:
         n_features = int(fitted["n_features_in_"])
         try:
             self._set_table(state.get("table"))
+            self._set_targets(state.get("targets"))  # files before target_weight: none
             architecture = self._architecture(n_features)
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"the file describes an invalid network ({exc}).") from None

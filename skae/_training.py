@@ -16,7 +16,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
-from . import _inference, _tabular
+from . import _inference, _tabular, _targets
 from ._data import TensorDataset, column_means, spread_rows, training_rows
 from ._distributed import broadcast_seed, data_parallel_shard
 from ._threads import restoring_threads
@@ -52,10 +52,13 @@ class TrainingMixin:
     ``batch_size_`` and ``do_early_stopping_``.
     """
 
-    def _train(self, X, epochs, keep, check=False):
+    def _train(self, X, y, epochs, keep, check=False):
         """Build (or keep) the net and train it for up to ``epochs`` epochs.
 
-        With ``check`` (``fit``, not ``partial_fit``), the result is checked
+        ``y``: the code's targets (used with ``target_weight``), or None.
+        With ``check`` (``fit``, not ``partial_fit``), labeled rows are held
+        out to choose the epoch for the targets (see
+        :func:`skae._targets.held_out_rows`), and the result is checked
         afterwards: see :meth:`_check_fit`.
         """
         if not keep:
@@ -68,12 +71,14 @@ class TrainingMixin:
                 "means) but cannot train on them. Refit (fit with warm_start=False) on data "
                 "with gaps: skae then learns a model with missing-value indicators."
             )
+        targets = self._target_rows(y, X.shape[0], reset=not keep)
         architecture = self._architecture(X.shape[1])
         if not keep:
             self._resolve_auto(X.shape[0], partial=not check)
         self._check_data(X)
         device = resolve_device(self.device)
-        generator = torch.Generator(device=device).manual_seed(self._seed(keep, device))
+        seed = self._seed(keep, device)
+        generator = torch.Generator(device=device).manual_seed(seed)
         if keep:
             self._continue_with_current_params(architecture)
         else:
@@ -84,7 +89,8 @@ class TrainingMixin:
         start = self._reconstruction_errors(X_check).mean() if check else None
         start_state = copy.deepcopy(self.net_.module_.state_dict()) \
             if check and self._keeps_better_start() else None
-        guard = self._fit_net(X, epochs, keep, generator, device)
+        dataset = self._training_data(X, targets, device, seed, hold_out=check)
+        guard = self._fit_net(dataset, epochs, keep, generator)
         if not keep and guard.resumed_epochs_:
             warnings.warn(
                 f"fit() resumed from a checkpoint of {guard.resumed_epochs_} epoch(s) that a "
@@ -95,8 +101,66 @@ class TrainingMixin:
                 UserWarning,
                 stacklevel=4,
             )
-        if check and not guard.interrupted_:
+        reconstructs = self._target_spec is None or self.target_weight < 1
+        if check and not guard.interrupted_ and reconstructs:
             self._check_fit(X_check, start, start_state, epochs)
+
+    def _target_rows(self, y, n_rows, reset):
+        """The code's targets as training reads them (:func:`skae._targets.encode`), or None.
+
+        A fresh fit (``reset``) with ``target_weight > 0`` and labels in
+        ``y`` describes them (the model then gets target heads); without
+        labels it warns that ``y`` is ignored. A continued fit keeps the
+        first fit's description.
+        """
+        if self.target_weight == 0:
+            if reset:
+                self._set_targets(None)
+            return None
+        labeled = _targets.n_labeled(y, n_rows)
+        if reset:
+            if not labeled:
+                what = "y is None" if y is None else "no row of y is labeled"
+                warnings.warn(
+                    f"target_weight={self.target_weight:g} but {what}: y is ignored and the "
+                    "model learns to reconstruct X only, as with target_weight=0. Pass labels "
+                    "(-1 in integer y, NaN or None otherwise, marks an unlabeled row).",
+                    UserWarning,
+                    stacklevel=5,
+                )
+                self._set_targets(None)
+                return None
+            self._set_targets(_targets.describe(y))
+        elif self._target_spec is None:
+            if labeled:
+                raise ValueError(
+                    "This model was first fitted without labels, so its network has no "
+                    "target heads: the first fit fixes the targets. Refit with fit(X, y) "
+                    "(warm_start=False) and target_weight > 0 to learn them."
+                )
+            return None
+        return None if y is None else _targets.encode(y, self._target_spec, n_rows)
+
+    def _training_data(self, X, targets, device, seed, hold_out):
+        """The :class:`~skae._data.TensorDataset` of the training rows and their targets.
+
+        With ``hold_out``, some labeled rows lose their labels in training
+        and choose the best epoch instead (:func:`skae._targets.held_out_rows`,
+        drawn from ``seed``; with targets only, so a fit without draws none).
+        """
+        rows = training_rows(X, device)
+        if targets is None:
+            return TensorDataset(rows)
+        held_out = None
+        index = _targets.held_out_rows(targets, self._target_spec, np.random.default_rng(seed)) \
+            if hold_out else ()
+        if len(index):
+            kept = X[index].toarray() if sp.issparse(X) else X[index]
+            held_out = (torch.as_tensor(np.asarray(kept, dtype=np.float32), device=device),
+                        torch.as_tensor(targets[index], device=device))
+            targets = targets.copy()
+            targets[index] = np.nan
+        return TensorDataset(rows, torch.as_tensor(targets, device=rows.device), held_out)
 
     def _resolve_auto(self, n_samples, partial):
         """Resolve ``batch_size`` and ``early_stopping`` for a fresh fit on ``n_samples`` rows.
@@ -119,9 +183,9 @@ class TrainingMixin:
         seed = int(rng.randint(np.iinfo(np.int32).max)) + (self.n_iter_ if keep else 0)
         return seed if data_parallel_shard() is None else broadcast_seed(seed, device)
 
-    def _fit_net(self, X, epochs, keep, generator, device):
-        """Run skorch's training loop; return the net's :class:`TrainingGuard`."""
-        n_rows = X.shape[0]
+    def _fit_net(self, dataset, epochs, keep, generator):
+        """Run skorch's training loop on ``dataset``; return the net's :class:`TrainingGuard`."""
+        n_rows = len(dataset)
         self.net_.set_params(batch_size=n_rows if self._optimizer_name == "lbfgs"
                              else min(self.batch_size_, n_rows))
         if self.verbose == 1:
@@ -129,7 +193,7 @@ class TrainingMixin:
         guard = dict(self.net_.callbacks_)["training_guard"]
         try:
             with drawing_from(self.net_, generator), restoring_threads():
-                self.net_.partial_fit(TensorDataset(training_rows(X, device)), epochs=epochs)
+                self.net_.partial_fit(dataset, epochs=epochs)
         except TrainingDivergedError:
             # The net keeps the last completed epoch's weights; with none, there
             # is no trained model to keep (the error says so).
@@ -185,7 +249,7 @@ class TrainingMixin:
             self.net_.set_params(lr=self.learning_rate_init)
         # Set on the criterion itself: skorch's set_params(criterion__...) would
         # rebuild the criterion and the optimizer, losing the optimizer's state.
-        for name, value in self._criterion()[1].items():
+        for name, value in self._criterion_settings()[1].items():
             setattr(self.net_.criterion_, name, value)
 
     def _min_learning_rate(self):
@@ -200,12 +264,25 @@ class TrainingMixin:
         the saved weights into it.
         """
         check_user_callbacks(self.callbacks, validation=self.do_early_stopping_,
-                             table=self._table is not None)
+                             table=self._table is not None,
+                             targets=self._target_spec is not None)
         return make_net(self._training_spec(device), architecture, generator)
+
+    def _criterion_settings(self):
+        """``(criterion class, settings)``: the estimator's criterion, with the target's share.
+
+        A model with target heads trains them with ``target_weight``; one
+        without has no target term (the criterion's defaults).
+        """
+        criterion, kwargs = self._criterion()
+        if self._target_spec is not None:
+            kwargs = {**kwargs, "target_weight": self.target_weight,
+                      "target_scale": _targets._TARGET_SCALE}
+        return criterion, kwargs
 
     def _training_spec(self, device):
         """This estimator's parameters resolved for a net on ``device``."""
-        criterion, criterion_kwargs = self._criterion()
+        criterion, criterion_kwargs = self._criterion_settings()
         name = self._optimizer_name
         adaptive = self.learning_rate == "adaptive" and name != "lbfgs"
         return TrainingSpec(
@@ -227,6 +304,7 @@ class TrainingMixin:
             verbose=self.verbose,
             own_callbacks=tuple(self._extra_callbacks()),
             user_callbacks=tuple(self.callbacks or ()),
+            targets=self._target_spec is not None,
         )
 
     @property

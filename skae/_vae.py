@@ -60,7 +60,7 @@ class VAETransformer(BaseAutoencoder):
         Learning rate of the optimizer.
     {params("weight_decay", "max_grad_norm", "batch_size", "max_iter", "early_stopping",
             "validation_fraction", "n_iter_no_change", "tol", "callbacks", "device", "n_jobs",
-            "random_state", "verbose", "warm_start")}
+            "random_state", "verbose", "warm_start", "target_weight")}
 
     Attributes
     ----------
@@ -139,6 +139,7 @@ class VAETransformer(BaseAutoencoder):
         random_state=None,
         verbose=0,
         warm_start=False,
+        target_weight=0.0,
     ):
         self.n_components = n_components
         self.categorical_features = categorical_features
@@ -170,6 +171,7 @@ class VAETransformer(BaseAutoencoder):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.target_weight = target_weight
 
     def _builder(self):
         return build_variational_autoencoder

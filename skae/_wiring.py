@@ -20,6 +20,7 @@ from ._callbacks import (
     AdaptiveLearningRate,
     EarlyStopping,
     ProgressBar,
+    TargetCheckpoint,
     ThreadPolicy,
     TrainingGuard,
 )
@@ -139,12 +140,13 @@ def _validation_monitor(callback):
     return None
 
 
-def check_user_callbacks(callbacks, validation, table):
+def check_user_callbacks(callbacks, validation, table, targets=False):
     """Refuse user ``callbacks`` that cannot work in this fit.
 
     Those that monitor validation scores when there are none (without
     ``validation`` rows), and sklearn metrics of a ``table``'s
-    reconstruction.
+    reconstruction or of a model with ``targets`` (its batches' second
+    half is ``y``, not ``X``).
     """
     for item in callbacks or ():
         name, callback = item if isinstance(item, tuple) else (type(item).__name__, item)
@@ -155,6 +157,14 @@ def check_user_callbacks(callbacks, validation, table):
                 "and use_caching=False, which passes the metric no targets: skae's rows "
                 "are their own targets, and skorch hands them to the metric only from "
                 "its cache. Leave use_caching=True (skorch's default)."
+            )
+        if metric and targets:
+            raise ValueError(
+                f"Callback {name} is an EpochScoring with scoring={callback.scoring!r}, "
+                "which compares X with net_.predict, the reconstruction; with target_weight "
+                "> 0 and labels, skorch hands it the targets y instead of X. Watch "
+                "'train_loss' and 'valid_target' in net_.history instead, or fit with "
+                "target_weight=0."
             )
         if metric and table:
             raise ValueError(
@@ -230,6 +240,9 @@ class TrainingSpec:
     own_callbacks, user_callbacks : tuple of (name, callback)
         The estimator's own callbacks (e.g. the VAE's KL warm-up) and the
         user's ``callbacks``.
+    targets : bool
+        Whether the model has target heads: training then keeps the epoch
+        whose code best predicts the held-out labels (if any are held out).
     """
 
     builder: object
@@ -249,6 +262,7 @@ class TrainingSpec:
     verbose: int = 0
     own_callbacks: tuple = ()
     user_callbacks: tuple = ()
+    targets: bool = False
 
     def callbacks(self):
         """skae's training callbacks around the user's, in the order they must run.
@@ -289,6 +303,8 @@ class TrainingSpec:
                 load_best=validation,
                 sink=print if self.verbose else noop,
             )))
+        if self.targets:  # last: its weights are restored after early stopping's
+            callbacks.append(("target_checkpoint", TargetCheckpoint()))
         return callbacks
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "negative_log_likelihood",
     "reconstruction_error",
     "sparsity_penalty",
+    "target_loss",
 ]
 
 #: Element-wise reconstruction losses ``fn(x_hat, x)`` by name (``'bce'`` works on logits:
@@ -187,6 +188,50 @@ def sparsity_penalty(z):
     tensor([2.])
     """
     return z.abs().mean(dim=1)
+
+
+def target_loss(pred, y, widths):
+    """Per-sample loss of target heads' outputs ``pred`` against targets ``y``.
+
+    Each target column has its own head: a class column's is ``k >= 2``
+    logits (softmax cross-entropy against the class index), a number
+    column's one value (squared error against the standardised number).
+    Unlabeled entries (NaN) add nothing.
+
+    Parameters
+    ----------
+    pred : torch.Tensor of shape (n_samples, sum(widths))
+        The heads' outputs, side by side.
+    y : torch.Tensor of shape (n_samples, len(widths))
+        Class indices or standardised numbers, NaN where unlabeled.
+    widths : sequence of int
+        Each head's width: 1 for numbers, the number of classes for classes.
+
+    Returns
+    -------
+    loss : torch.Tensor of shape (n_samples,)
+        Each row's loss, summed over its labeled target columns (0 for an
+        unlabeled row).
+
+    Examples
+    --------
+    >>> import torch
+    >>> target_loss(torch.zeros(2, 1), torch.tensor([[2.0], [float("nan")]]), (1,))
+    tensor([4., 0.])
+    """
+    loss = pred.new_zeros(len(pred))
+    start = 0
+    for column, width in enumerate(widths):
+        out, target = pred[:, start:start + width], y[:, column].to(pred.dtype)
+        start += width
+        labeled = ~torch.isnan(target)
+        target = torch.where(labeled, target, 0.0)
+        if width == 1:
+            err = (out[:, 0] - target).square()
+        else:
+            err = F.cross_entropy(out, target.long(), reduction="none")
+        loss = loss + torch.where(labeled, err, 0.0)
+    return loss
 
 
 def kl_normal(mu, logvar):
@@ -351,7 +396,38 @@ def iwae_bound(log_weights):
     return torch.logsumexp(log_weights, dim=0) - math.log(len(log_weights))
 
 
-class AutoencoderCriterion(nn.Module):
+class _TargetTerm(nn.Module):
+    """What both criteria share: the code's target term, ``target_weight`` of the loss.
+
+    With ``target_weight`` 0 (a model without target heads) the loss is the
+    criterion's own, untouched. Above 0 it is ``(1 - target_weight) *
+    loss + target_weight * target``, where ``target`` is
+    :func:`target_loss` of the module's heads (``module.target``) on the
+    code, summed over the batch's labeled rows and divided by the batch's
+    rows (``target_scale='rows'``: a batch with few labels weighs its target
+    little) or by its labeled rows (``'labeled'``).
+    """
+
+    # Criteria pickled before targets existed have neither setting.
+    target_weight = 0.0
+    target_scale = "rows"
+
+    def _with_target(self, loss, code, y, module):
+        if not self.target_weight:
+            return loss
+        w = self.target_weight
+        if y is None:  # no labels in this call: reconstruction only
+            return (1 - w) * loss
+        heads = module.target
+        per_row = target_loss(heads(code), y, heads.widths)
+        if self.target_scale == "rows":
+            n = len(code)
+        else:
+            n = (~torch.isnan(y)).any(dim=1).sum().clamp(min=1)
+        return (1 - w) * loss + w * per_row.sum() / n
+
+
+class AutoencoderCriterion(_TargetTerm):
     """Batch-mean training loss of a plain autoencoder.
 
     Reconstruction error (mean over entries, one fused op) plus ``sparsity``
@@ -363,6 +439,12 @@ class AutoencoderCriterion(nn.Module):
         The reconstruction loss.
     sparsity : float, default=0.0
         Weight of :func:`sparsity_penalty`.
+    target_weight : float in [0, 1], default=0.0
+        Share of the target term: the loss is ``(1 - target_weight) *
+        reconstruction + target_weight * target`` (:func:`target_loss` of
+        the module's target heads on the code). 0: reconstruction only.
+    target_scale : {'rows', 'labeled'}, default='rows'
+        The target term's denominator: the batch's rows or its labeled rows.
 
     Examples
     --------
@@ -377,13 +459,15 @@ class AutoencoderCriterion(nn.Module):
     #: Names of the per-batch terms kept in ``terms`` (none).
     term_names = ()
 
-    def __init__(self, loss="mse", sparsity=0.0):
+    def __init__(self, loss="mse", sparsity=0.0, target_weight=0.0, target_scale="rows"):
         super().__init__()
         self.loss = loss
         self.sparsity = sparsity
+        self.target_weight = target_weight
+        self.target_scale = target_scale
         self.terms = {}
 
-    def forward(self, y_pred, X, module):
+    def forward(self, y_pred, X, module, y=None):
         """Return the batch loss of the module's output ``y_pred`` for inputs ``X``.
 
         Parameters
@@ -393,7 +477,9 @@ class AutoencoderCriterion(nn.Module):
         X : torch.Tensor of shape (n_samples, n_features)
             The clean inputs.
         module : skae.modules.Autoencoder
-            The model (for its output activation).
+            The model (for its output activation and target heads).
+        y : torch.Tensor of shape (n_samples, n_targets), optional
+            Targets of the code (NaN where unlabeled), with ``target_weight``.
 
         Returns
         -------
@@ -404,10 +490,10 @@ class AutoencoderCriterion(nn.Module):
         loss = reconstruction_error(x_pre, X, self.loss, module.output, reduction="mean")
         if self.sparsity:
             loss = loss + self.sparsity * sparsity_penalty(z).mean()
-        return loss
+        return self._with_target(loss, z, y, module)
 
 
-class VAECriterion(nn.Module):
+class VAECriterion(_TargetTerm):
     """Batch mean of the negative ELBO, with ``beta`` weighting the KL term.
 
     Keeps the batch means of the reconstruction and KL terms (detached) in
@@ -419,6 +505,12 @@ class VAECriterion(nn.Module):
         The decoder's likelihood (:func:`negative_log_likelihood`).
     beta : float, default=1.0
         Weight of the KL term.
+    target_weight : float in [0, 1], default=0.0
+        Share of the target term, read from the posterior means (the codes
+        of ``transform``): ``(1 - target_weight) * negative ELBO +
+        target_weight * target``.
+    target_scale : {'rows', 'labeled'}, default='rows'
+        The target term's denominator: the batch's rows or its labeled rows.
 
     Examples
     --------
@@ -436,13 +528,15 @@ class VAECriterion(nn.Module):
     #: Names of the per-batch terms kept in ``terms``.
     term_names = ("reconstruction", "kl")
 
-    def __init__(self, loss="mse", beta=1.0):
+    def __init__(self, loss="mse", beta=1.0, target_weight=0.0, target_scale="rows"):
         super().__init__()
         self.loss = loss
         self.beta = beta
+        self.target_weight = target_weight
+        self.target_scale = target_scale
         self.terms = {}
 
-    def forward(self, y_pred, X, module):
+    def forward(self, y_pred, X, module, y=None):
         """Return the batch's negative ELBO for the module's output ``y_pred``.
 
         Parameters
@@ -453,7 +547,10 @@ class VAECriterion(nn.Module):
         X : torch.Tensor of shape (n_samples, n_features)
             The inputs.
         module : skae.modules.VariationalAutoencoder
-            The model (for its decoder scale and output activation).
+            The model (for its decoder scale, output activation and target heads).
+        y : torch.Tensor of shape (n_samples, n_targets), optional
+            Targets of the posterior means (NaN where unlabeled), with
+            ``target_weight``.
 
         Returns
         -------
@@ -464,4 +561,4 @@ class VAECriterion(nn.Module):
         rec = negative_log_likelihood(x_pre, X, self.loss, module.log_scale, module.output)
         kl = kl_normal(mu, logvar)
         self.terms = {"reconstruction": rec.detach().mean(), "kl": kl.detach().mean()}
-        return -elbo(-rec, kl, self.beta).mean()
+        return self._with_target(-elbo(-rec, kl, self.beta).mean(), mu, y, module)

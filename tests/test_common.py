@@ -2,7 +2,7 @@
 
 The defaults, and configurations that take other code paths (batch norm,
 dropout, early stopping, tied weights, input noise, sparsity, PCA
-initialisation, L-BFGS, the VAE's KL warm-up), each small and quick: the
+initialisation, L-BFGS, the VAE's KL warm-up, target heads), each small and quick: the
 checks exercise the contract, not model quality. A convolutional
 configuration is not among them: ``image_shape`` fixes the number of
 features, and the checks fit data of many widths (tests/test_conv.py covers
@@ -26,6 +26,9 @@ ESTIMATORS = [
     AutoencoderTransformer(init="pca", hidden_layer_sizes=(), activation="identity",
                            max_iter=3, batch_size=16),
     AutoencoderTransformer(optimizer="lbfgs", hidden_layer_sizes=(8,), max_iter=3),
+    # Codes that learn y: the checks' fits with y (classes) train target heads, those
+    # without warn that y is ignored.
+    AutoencoderTransformer(target_weight=0.5, **FAST),
     AutoencoderImputer(AutoencoderTransformer(**FAST), add_indicator=True),
     # One detector, tiny: the checks fit it dozens of times (the 'auto' threshold
     # and a VAE inside are covered in tests/test_outliers.py).

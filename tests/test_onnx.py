@@ -104,6 +104,14 @@ def test_a_model_fitted_with_missing_values_is_served_with_them(Est, method):
     assert_served(run(skae_onnx.to_onnx(est, rows[:1], method), rows)[0], want)
 
 
+@pytest.mark.parametrize("Est", [AutoencoderTransformer, VAETransformer])
+def test_a_model_with_target_heads_exports_its_transform(Est, X):
+    # The heads of target_weight train the code; transform's graph has no use for them.
+    y = (X[:, 0] > np.median(X[:, 0])).astype(int)
+    est = Est(2, hidden_layer_sizes=(8,), target_weight=0.5, **FAST).fit(X, y)
+    assert_served(run(skae_onnx.to_onnx(est, X[:1], "transform"), X)[0], est.transform(X))
+
+
 def test_huber_scores_take_both_branches_of_the_loss():
     X = 3 * low_rank().astype(np.float32)  # residuals beyond delta=1 too
     est = AutoencoderTransformer(2, hidden_layer_sizes=(8,), loss="huber", **FAST).fit(X)

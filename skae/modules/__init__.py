@@ -27,7 +27,8 @@ The package's modules, each re-exported here: ``_layers`` (activations,
 initialisation, the generator of training-time draws, corruption, dropout,
 :class:`FillMissing`, the tied layers), ``_columns`` (the column kinds of a
 table: input encoding, heads and their losses), ``_models`` (the two
-models) and ``_builders`` (:class:`Architecture` and the builders).
+models), ``_targets`` (the heads that predict ``y`` from the code) and
+``_builders`` (:class:`Architecture` and the builders).
 """
 
 from ._builders import (
@@ -65,6 +66,7 @@ from ._models import (
     Autoencoder,
     VariationalAutoencoder,
 )
+from ._targets import TargetHeads
 
 __all__ = [
     "ACTIVATIONS",
@@ -74,6 +76,7 @@ __all__ = [
     "FillMissing",
     "TabularInput",
     "TabularOutput",
+    "TargetHeads",
     "TiedConvTranspose2d",
     "TiedLinear",
     "VariationalAutoencoder",

@@ -9,6 +9,7 @@ from torch import nn
 from ._columns import CATEGORICAL, COLUMN_KINDS, MAX_ONE_HOT_LEVELS, TabularInput, TabularOutput
 from ._layers import ACTIVATIONS, Corruption, Dropout, FillMissing, TiedConvTranspose2d, TiedLinear
 from ._models import Autoencoder, VariationalAutoencoder
+from ._targets import TargetHeads
 
 
 def conv_output_shapes(height, width, n_layers, kernel_size):
@@ -108,6 +109,10 @@ class Architecture:
         levels. The network then reads the columns through a
         :class:`TabularInput` and decodes them with a :class:`TabularOutput`.
         None: all columns are plain numbers.
+    targets : sequence of int, default=()
+        The widths of the target heads (:class:`TargetHeads`) on the code,
+        one per target column: its number of classes, or 1 for numbers.
+        Empty: no heads.
 
     Examples
     --------
@@ -129,6 +134,7 @@ class Architecture:
     noise: str | None = None
     noise_level: float = 0.1
     columns: tuple | None = None
+    targets: tuple = ()
 
     def __post_init__(self):
         def normalise(name, value):
@@ -136,6 +142,7 @@ class Architecture:
 
         normalise("hidden_layer_sizes",
                   _positive_ints("hidden_layer_sizes", self.hidden_layer_sizes))
+        normalise("targets", _positive_ints("targets", self.targets))
         if self.image_shape is None:
             normalise("conv_channels", tuple(self.conv_channels))
         else:
@@ -292,7 +299,8 @@ def build_autoencoder(architecture):
     corruption = None
     if arch.noise is not None and not _hides(arch):
         corruption = Corruption(arch.noise, arch.noise_level, arch.input_width)
-    return Autoencoder(encoder, decoder, _output(arch), corruption, _input(arch))
+    return Autoencoder(encoder, decoder, _output(arch), corruption, _input(arch),
+                       _target_heads(arch))
 
 
 def _hides(arch):
@@ -304,6 +312,10 @@ def _input(arch):
     if not arch.columns:
         return FillMissing(arch.n_features)
     return TabularInput(arch.columns, hide=arch.noise_level if _hides(arch) else 0.0)
+
+
+def _target_heads(arch):
+    return TargetHeads(arch.n_components, arch.targets) if arch.targets else None
 
 
 def _output(arch):
@@ -336,4 +348,5 @@ def build_variational_autoencoder(architecture):
     if arch.tied_weights or arch.noise is not None:
         raise ValueError("A variational autoencoder takes no tied weights and no noise.")
     encoder, decoder = _stacks(arch, 2 * arch.n_components)
-    return VariationalAutoencoder(encoder, decoder, _output(arch), input_layer=_input(arch))
+    return VariationalAutoencoder(encoder, decoder, _output(arch), input_layer=_input(arch),
+                                  target_heads=_target_heads(arch))

@@ -38,6 +38,9 @@ class Autoencoder(nn.Module):
     input_layer : torch.nn.Module, optional
         Applied to the input first, e.g. :class:`TabularInput`; identity
         if None.
+    target_heads : TargetHeads, optional
+        Heads that predict targets from the code, kept as ``target``
+        (trained through the criterion; no part of ``forward``).
 
     Examples
     --------
@@ -49,13 +52,14 @@ class Autoencoder(nn.Module):
     """
 
     def __init__(self, encoder, decoder, output_activation="identity", corruption=None,
-                 input_layer=None):
+                 input_layer=None, target_heads=None):
         super().__init__()
         self.input = input_layer if input_layer is not None else nn.Identity()
         self.corruption = corruption
         self.encoder = encoder
         self.decoder = decoder
         self.output = _output_layer(output_activation)
+        self.target = target_heads  # registered last: its initial draws come last
 
     def encode(self, x):
         """Return the codes of ``x`` (never corrupted).
@@ -128,6 +132,9 @@ class VariationalAutoencoder(nn.Module):
     input_layer : torch.nn.Module, optional
         Applied to the input first, e.g. :class:`TabularInput`; identity
         if None.
+    target_heads : TargetHeads, optional
+        Heads that predict targets from the posterior means, kept as
+        ``target`` (trained through the criterion; no part of ``forward``).
 
     Examples
     --------
@@ -141,7 +148,7 @@ class VariationalAutoencoder(nn.Module):
     generator = None
 
     def __init__(self, encoder, decoder, output_activation="identity", log_scale=0.0,
-                 input_layer=None):
+                 input_layer=None, target_heads=None):
         super().__init__()
         self.input = input_layer if input_layer is not None else nn.Identity()
         self.encoder = encoder
@@ -149,6 +156,7 @@ class VariationalAutoencoder(nn.Module):
         self.output = _output_layer(output_activation)
         self.initial_log_scale = float(log_scale)
         self.log_scale = nn.Parameter(torch.tensor(self.initial_log_scale))
+        self.target = target_heads  # registered last: its initial draws come last
 
     def reset_parameters(self):
         """Reset the decoder's log scale to its initial value."""
