@@ -285,7 +285,7 @@ class VariationalAutoencoder(nn.Module):
 
     def conditional_codes(self, x, n_samples, generator=None, loss="mse", n_proposals=20000,
                           widen=1.5):
-        """Codes drawn from the model's posterior p(z | the observed entries of ``x``).
+        """Draw codes from the model's posterior p(z | the observed entries of ``x``).
 
         Self-normalised importance resampling: ``max(n_proposals,
         n_samples)`` proposals from the encoder's posterior on the row (its
