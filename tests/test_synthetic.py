@@ -150,6 +150,17 @@ def test_conditions_on_a_flag_and_a_number(vae):
     assert (flagged["size"] != "S").mean() > 0.5  # most flagged rows are M or L
 
 
+def test_a_condition_the_rows_rest_on_few_codes_for_warns(vae, monkeypatch):
+    # The effective sample size of the importance weights is what is checked;
+    # here the module reports 3 distinct codes' worth.
+    module = vae.net_.module_
+    draw = module.conditional_codes
+    monkeypatch.setattr(module, "conditional_codes",
+                        lambda *args: (draw(*args)[0], torch.tensor(3.0)))
+    with pytest.warns(UserWarning, match="rare under the model: the rows rest on about 3 "):
+        vae.sample(5, random_state=0, conditions={"size": "L"})
+
+
 @pytest.mark.parametrize("conditions, match", [
     ({"height": 1.0}, r"column 'height', which the model does not have \(its columns: \["),
     ({"size": "XL"}, r"'size' the value 'XL', which it never had in fit \(its levels: \["),
@@ -163,27 +174,27 @@ def test_conditions_the_model_cannot_meet_are_refused_naming_them(vae, condition
         vae.sample(5, conditions=conditions)
 
 
-def test_conditions_need_a_model_fitted_on_a_dataframe(table):
-    X = table[["x", "age"]].to_numpy()
+@pytest.fixture(scope="module")
+def array_vae(table):
+    """A model of plain numbers (an array without gaps)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        vae = VAETransformer(2, max_iter=2, random_state=0).fit(X)
+        return VAETransformer(2, max_iter=2, random_state=0).fit(table[["x", "age"]].to_numpy())
+
+
+def test_conditions_need_a_model_fitted_on_a_dataframe(array_vae):
     with pytest.raises(ValueError, match="conditions needs a model fitted on a DataFrame"):
-        vae.sample(5, conditions={0: 1.0})
+        array_vae.sample(5, conditions={0: 1.0})
 
 
 # ---------------------------------------------------------------- other models
 
 
-def test_a_model_of_plain_numbers_returns_the_decoders_mean_as_before(table):
-    X = table[["x", "age"]].to_numpy()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        vae = VAETransformer(2, max_iter=2, random_state=0).fit(X)
-    S = vae.sample(7, random_state=0)
+def test_a_model_of_plain_numbers_returns_the_decoders_mean_as_before(array_vae):
+    S = array_vae.sample(7, random_state=0)
     Z = np.random.RandomState(0).standard_normal((7, 2))
     assert S.dtype == np.float64
-    assert_array_equal(S, vae.inverse_transform(Z))
+    assert_array_equal(S, array_vae.inverse_transform(Z))
 
 
 def test_a_model_of_an_array_with_gaps_returns_an_array_with_gaps(table):
