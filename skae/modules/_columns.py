@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..losses import ELEMENTWISE_LOSSES, _ColumnHeads, negative_log_likelihood
-from ._layers import _uniform_like
+from ._layers import _normal_like, _uniform_like
 
 #: Categorical columns with more levels than this enter the network through
 #: a learned embedding instead of a one-hot vector.
@@ -61,6 +61,13 @@ class _ColumnKind:
     softmax as activation and ``loss(logits, codes)`` its cross-entropy.
     :class:`TabularInput` and :class:`TabularOutput` batch the columns of
     each kind, kind by kind in the order of :data:`COLUMN_KINDS`.
+
+    ``draw(heads, generator, loss, log_scale)`` draws values from the
+    distribution the heads (before activation) define, in the form the
+    activation returns (a one-wide kind: its value or flag; a level code
+    kind: a one-hot vector), with uniform or normal draws from
+    ``generator``; ``loss`` and ``log_scale`` are the decoder's likelihood
+    of numbers and its learned log scale.
     """
 
     one_wide = True
@@ -79,6 +86,25 @@ class _Numeric(_ColumnKind):
     def loss(heads, target, numeric):
         return numeric(heads, target)
 
+    @staticmethod
+    def draw(heads, generator=None, loss="mse", log_scale=None):
+        """Numbers from the decoder's likelihood: the mean ``heads`` plus its noise.
+
+        A Gaussian with standard deviation ``exp(log_scale)`` (``loss='mse'``)
+        or a Laplace with scale ``exp(log_scale)`` (``loss='mae'``, by the
+        inverse of its distribution function); ``log_scale=None`` adds no
+        noise.
+        """
+        if log_scale is None:
+            return heads.clone()
+        scale = torch.exp(log_scale).to(heads.dtype)
+        if loss == "mae":
+            u = _uniform_like(heads, generator) - 0.5
+            noise = -torch.sign(u) * torch.log1p(-2 * u.abs())
+        else:
+            noise = _normal_like(heads, generator)
+        return heads + scale * noise
+
 
 class _Binary(_ColumnKind):
     """A 0/1 column: the flag in (0.5 when missing), one logit out, Bernoulli cross-entropy."""
@@ -89,6 +115,11 @@ class _Binary(_ColumnKind):
     @staticmethod
     def loss(heads, target, numeric):
         return F.binary_cross_entropy_with_logits(heads, target, reduction="none")
+
+    @staticmethod
+    def draw(heads, generator=None, loss="mse", log_scale=None):
+        """Flags drawn from ``Bernoulli(sigmoid(heads))``, as 0/1."""
+        return (_uniform_like(heads, generator) < torch.sigmoid(heads)).to(heads.dtype)
 
 
 class _Categorical(_ColumnKind):
@@ -112,6 +143,14 @@ class _Categorical(_ColumnKind):
         flat = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), codes.reshape(-1),
                                ignore_index=-1, reduction="none")
         return flat.reshape(codes.shape)
+
+    @staticmethod
+    def draw(logits, generator=None, loss="mse", log_scale=None):
+        """Levels drawn from ``softmax(logits)`` (not its argmax), as one-hot vectors."""
+        cumulative = torch.softmax(logits, dim=-1).cumsum(-1)
+        u = _uniform_like(logits[..., :1], generator)
+        codes = (cumulative < u).sum(-1, keepdim=True).clamp(max=logits.shape[-1] - 1)
+        return torch.zeros_like(logits).scatter_(-1, codes, 1.0)
 
 
 #: Each column kind by its name, in the order of a table's heads and losses.
@@ -408,6 +447,51 @@ class TabularOutput(_Columns, _ColumnHeads):
                 out[..., heads] = activation(h[..., heads])
         for _, a, b in self._categorical():
             out[..., a:b] = _Categorical.activation(h[..., a:b])
+        return out
+
+    def draw(self, h, generator=None, loss="mse", log_scale=None):
+        """Draw each column from its head's distribution (not its mode).
+
+        The drawing counterpart of :meth:`forward`: numbers from the
+        decoder's likelihood (Gaussian or Laplace with the learned scale),
+        flags from their Bernoulli, levels from their softmax; each kind's
+        ``draw``. Columns are drawn one kind after the other, in the order
+        of :data:`COLUMN_KINDS`, so a seeded ``generator`` gives the same
+        draws every time.
+
+        Parameters
+        ----------
+        h : torch.Tensor of shape (n_samples, width)
+            Decoder outputs before activation.
+        generator : torch.Generator, optional
+            Source of the uniform and normal draws.
+        loss : {'mse', 'mae'}, default='mse'
+            The likelihood of the numeric columns.
+        log_scale : torch.Tensor, optional
+            Its learned log scale; None adds no noise to the numbers.
+
+        Returns
+        -------
+        drawn : torch.Tensor of shape (n_samples, width)
+            Standardised numbers, 0/1 flags and one-hot level vectors, in
+            the layout of :meth:`forward`'s output.
+
+        Examples
+        --------
+        >>> import torch
+        >>> heads = TabularOutput([("binary", 1), ("categorical", 2)])
+        >>> drawn = heads.draw(torch.tensor([[50.0, -50.0, 50.0]]))
+        >>> drawn
+        tensor([[1., 0., 1.]])
+        """
+        out = h.clone()
+        for name in ONE_WIDE_KINDS:
+            heads = self._index(name + "_heads", h.device)
+            if len(heads):
+                out[..., heads] = COLUMN_KINDS[name].draw(h[..., heads], generator, loss,
+                                                          log_scale)
+        for _, a, b in self._categorical():
+            out[..., a:b] = _Categorical.draw(h[..., a:b], generator)
         return out
 
     def _index(self, name, device):

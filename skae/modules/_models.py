@@ -291,6 +291,56 @@ class VariationalAutoencoder(nn.Module):
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         return self.decode(self.reparameterize(mu, logvar, eps))
 
+    def conditional_codes(self, x, n_samples, generator=None, loss="mse", n_proposals=20000,
+                          widen=1.5):
+        """Draw codes from the model's posterior p(z | the observed entries of ``x``).
+
+        Self-normalised importance resampling: ``max(n_proposals,
+        n_samples)`` proposals from the encoder's posterior on the row (its
+        missing entries enter as missing), standard deviation widened by
+        ``widen``, each weighted by ``p(z) p(x_observed | z) / q(z)`` with
+        the decoder's likelihood of the observed entries (missing ones add
+        nothing); ``n_samples`` codes are then drawn by weight. Exact for
+        the model as the proposals grow, unlike the encoder's posterior
+        alone.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (1, n_features)
+            One row; NaN (or level code -1) where not given.
+        n_samples : int
+            Number of codes.
+        generator : torch.Generator, optional
+            Source of the draws, on the module's device.
+        loss : {'mse', 'bce', 'mae'}, default='mse'
+            The decoder's likelihood.
+        n_proposals : int, default=20000
+            Number of proposals.
+        widen : float, default=1.5
+            Factor on the posterior's standard deviation.
+
+        Returns
+        -------
+        z : torch.Tensor of shape (n_samples, n_components)
+            The codes.
+        effective_sample_size : torch.Tensor
+            ``1 / sum(w ** 2)`` of the normalised weights ``w``: how many
+            proposals the draws rest on (few: the given values are rare
+            under the model).
+        """
+        mu, logvar = self.posterior(x[:1])
+        std = torch.exp(0.5 * logvar) * widen
+        eps = torch.randn((max(n_proposals, n_samples), mu.shape[-1]), generator=generator,
+                          device=mu.device, dtype=mu.dtype)
+        z = mu + std * eps
+        # log p(z) - log q(z), up to a constant that the normalisation drops
+        log_w = 0.5 * ((eps ** 2).sum(-1) - (z ** 2).sum(-1)) + torch.log(std).sum(-1)
+        log_w = log_w - losses.negative_log_likelihood(self.decoder(z), x[:1], loss,
+                                                       self.log_scale, self.output)
+        w = torch.softmax(log_w.double(), dim=0)
+        picked = torch.multinomial(w, n_samples, replacement=True, generator=generator)
+        return z[picked], 1.0 / (w ** 2).sum()
+
     def elbo(self, x, eps, loss="mse"):
         """Each row's ELBO, its reconstruction term averaged over the draws ``eps``.
 
