@@ -44,7 +44,8 @@ Contenders (``--contenders``), at each ``k`` in ``--ks``:
 - ``hgb``: ``HistGradientBoostingClassifier`` on the labeled rows of the
   DataFrame (categories native, gaps native);
 - ``self_training``: ``SelfTrainingClassifier(HistGradientBoostingClassifier())``
-  on all training rows, unlabeled at -1;
+  on all training rows, unlabeled at -1 (categories as their codes, declared
+  categorical: it accepts numbers only);
 - ``umap``: ``umap.UMAP(n_components=k, target_weight=0.5)`` on the one-hot
   features with ``y`` (-1 unlabeled: UMAP's semi-supervised mode), LR on
   the codes (``pip install umap-learn``; skipped with a note without it).
@@ -209,6 +210,14 @@ def as_object(X):
     return X
 
 
+def category_codes(X):
+    """Categories as their integer codes (gaps as NaN), numbers as they are: a float array."""
+    return np.column_stack([
+        np.where(X[c].cat.codes < 0, np.nan, X[c].cat.codes).astype(np.float64)
+        if isinstance(X[c].dtype, pd.CategoricalDtype) else X[c].to_numpy(dtype=np.float64)
+        for c in X])
+
+
 def classifier():
     return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
 
@@ -233,11 +242,12 @@ def run_contender(name, X_train, y_semi, X_test, k, seed, args, variant=None):
                                                random_state=seed)
         model.fit(X_train[lab], y_semi[lab])
         return model.predict_proba(X_test), model.classes_
-    if name == "self_training":
+    if name == "self_training":  # it validates X as numbers: categories as their codes
+        cats = np.array([isinstance(X_train[c].dtype, pd.CategoricalDtype) for c in X_train])
         model = SelfTrainingClassifier(HistGradientBoostingClassifier(
-            categorical_features="from_dtype", random_state=seed))
-        model.fit(X_train, y_semi)
-        return model.predict_proba(X_test), model.classes_
+            categorical_features=cats if cats.any() else None, random_state=seed))
+        model.fit(category_codes(X_train), y_semi)
+        return model.predict_proba(category_codes(X_test)), model.classes_
     if name == "skae":
         from skae import AutoencoderTransformer
 
