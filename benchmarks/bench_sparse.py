@@ -91,7 +91,7 @@ def run_case(args):
     import torch
 
     from skae import AutoencoderTransformer
-    from skae._base import INFERENCE_BATCH_SIZE
+    from skae._inference import INFERENCE_BATCH_SIZE
 
     X = random_csr(args.rows, args.features, args.density, args.seed)
     csr_mb = (X.data.nbytes + X.indices.nbytes + X.indptr.nbytes) / MB

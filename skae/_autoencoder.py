@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._base import BaseAutoencoder
 from ._docstrings import ATTRIBUTES, params
 from .losses import AutoencoderCriterion
-from .modules import FillMissing, build_autoencoder
+from .modules import NUMERIC, FillMissing, build_autoencoder
 
 
 class AutoencoderTransformer(BaseAutoencoder):
@@ -181,7 +181,8 @@ class AutoencoderTransformer(BaseAutoencoder):
         self.verbose = verbose
         self.warm_start = warm_start
 
-    _builder = staticmethod(build_autoencoder)
+    def _builder(self):
+        return build_autoencoder
 
     def _architecture(self, n_features):
         return replace(super()._architecture(n_features), tied_weights=self.tied_weights,
@@ -190,7 +191,7 @@ class AutoencoderTransformer(BaseAutoencoder):
     def _check_data(self, X):
         super()._check_data(X)
         if self.init == "pca":
-            other = [c["name"] for c in self._table or () if c["kind"] != "numeric"]
+            other = [c.name for c in self._table or () if c.kind != NUMERIC]
             if other:  # their heads are logits: a linear decoder has no PCA start for them
                 raise ValueError(
                     f"init='pca' starts from the PCA of numeric columns; columns {other} are "
@@ -249,9 +250,6 @@ class AutoencoderTransformer(BaseAutoencoder):
 
     def _criterion(self):
         return AutoencoderCriterion, {"loss": self.loss, "sparsity": self.sparsity}
-
-    def _extra_callbacks(self):
-        return []
 
     def _score_fn(self):
         error = self._reconstruction_error_fn()

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.base import _fit_context, clone
 from sklearn.impute._base import _BaseImputer
 from sklearn.utils._param_validation import HasMethods
@@ -17,9 +18,9 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import _tabular
+from . import _export, _tabular
 from ._autoencoder import AutoencoderTransformer
-from ._base import FLOAT_DTYPES
+from ._data import FLOAT_DTYPES
 from ._vae import VAETransformer
 
 
@@ -274,6 +275,92 @@ class AutoencoderImputer(_BaseImputer):
             else ~self._empty
         return self._concatenate_indicator_feature_names_out(input_features[keep],
                                                              input_features)
+
+    # ---------------------------------------------- persistence and export
+
+    def _save_state(self):
+        """What :func:`skae.save` stores besides the parameters.
+
+        The fitted ``estimator_`` (stored as :func:`skae.save` stores an
+        estimator), the input's width and names, which columns were empty in
+        ``fit`` and which the indicator flags: plain data.
+        """
+        fitted = {attr: getattr(self, attr) for attr in ("n_features_in_", "feature_names_in_")
+                  if hasattr(self, attr)}
+        indicated = None if self.indicator_ is None else self.indicator_.features_
+        return {"fitted": {**fitted, "estimator_": self.estimator_, "empty_features": self._empty,
+                           "indicator_features": indicated}}
+
+    def _load_state(self, state, device):
+        fitted = state["fitted"]
+        self.estimator_ = fitted["estimator_"]
+        self.n_features_in_ = int(fitted["n_features_in_"])
+        if "feature_names_in_" in fitted:
+            self.feature_names_in_ = fitted["feature_names_in_"]
+        self._empty = np.asarray(fitted["empty_features"], dtype=bool)
+        if self._empty.shape != (self.n_features_in_,):
+            raise ValueError(f"it marks {self._empty.shape} columns as empty in fit; the "
+                             f"imputer has {self.n_features_in_}.")
+        # The indicator is fitted on the missing-value mask: one row with a gap
+        # in each column it flags gives it back.
+        flagged = np.zeros((1, self.n_features_in_), dtype=bool)
+        if fitted["indicator_features"] is not None:
+            flagged[0, np.asarray(fitted["indicator_features"], dtype=np.intp)] = True
+        self._fit_indicator(flagged)
+
+    #: The methods :func:`skae.onnx.to_onnx` exports, and the graph a pipeline gets.
+    _onnx_methods = ("transform",)
+    _onnx_in_pipeline = "transform"
+
+    def _onnx_graph(self, method, graph_of):
+        """``transform`` of numbers as an ONNX graph computes it.
+
+        The ``estimator_``'s transform and inverse_transform graphs
+        reconstruct the rows (without the columns empty in fit); each gap
+        gets its reconstruction (0 in a column empty in fit, with
+        ``keep_empty_features``), each observed entry stays, and the
+        indicator's columns follow (1.0 where missing).
+        """
+        if method not in self._onnx_methods:
+            raise ValueError(
+                f"method={method!r} of an AutoencoderImputer cannot be exported; exportable: "
+                f"{list(self._onnx_methods)}."
+            )
+        if self.sample_posterior:
+            raise ValueError(
+                "sample_posterior=True draws a code per row and call, which a graph cannot "
+                "reproduce; export an imputer with sample_posterior=False, or call transform "
+                "in Python."
+            )
+        within = " (the imputer's estimator_)"
+        encode = graph_of(self.estimator_, "transform", within)
+        decode = graph_of(self.estimator_, "inverse_transform", within)
+        n_features = self.n_features_in_
+        modelled, empty = np.flatnonzero(~self._empty), np.flatnonzero(self._empty)
+        kept = np.arange(n_features) if self.keep_empty_features else modelled
+        # Where each column's fill sits in [reconstructions, zeros of the empty columns].
+        order = _export.constant(np.argsort(np.concatenate([modelled, empty])), torch.long)
+        modelled, kept = (_export.constant(v, torch.long) for v in (modelled, kept))
+        empty = _export.constant(empty, torch.long)
+        flagged = None if self.indicator_ is None \
+            else _export.constant(self.indicator_.features_, torch.long)
+        marker = None if _is_nan(self.missing_values) else float(self.missing_values)
+
+        def fn(m, x):
+            if marker is not None:
+                x = torch.where(x == marker, torch.nan, x)
+            missing = torch.isnan(x)
+            fills = decode.fn(m, encode.fn(m, x.index_select(1, modelled)))
+            if len(empty):
+                fills = torch.cat([fills, torch.zeros_like(x.index_select(1, empty))], 1)
+            out = torch.where(missing, fills.index_select(1, order), x).index_select(1, kept)
+            if flagged is None:
+                return out
+            return torch.cat([out, missing.index_select(1, flagged).to(out.dtype)], 1)
+
+        width = len(kept) + (0 if flagged is None else len(flagged))
+        return _export.Graph(method, encode.module, fn, n_features,
+                             (("transform", "float", width),))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

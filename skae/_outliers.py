@@ -6,14 +6,15 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+import torch
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _tabular
+from . import _export, _tabular
 from ._autoencoder import AutoencoderTransformer
-from ._base import FLOAT_DTYPES
+from ._data import FLOAT_DTYPES
 
 #: ``contamination='auto'``: a row is an outlier when its modified z-score
 #: (Iglewicz and Hoaglin: 0.6745 * (median - score) / MAD, over the training
@@ -295,6 +296,60 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
         if isinstance(frame, pd.DataFrame):
             return pd.DataFrame(shares, columns=frame.columns, index=frame.index)
         return shares
+
+    # ---------------------------------------------- persistence and export
+
+    #: What :func:`skae.save` stores besides the parameters: plain data, and the
+    #: fitted ``estimator_`` (stored as :func:`skae.save` stores an estimator).
+    _saved_attributes = ("estimator_", "offset_", "max_samples_", "n_features_in_",
+                         "feature_names_in_")
+
+    def _save_state(self):
+        return {"fitted": {attr: getattr(self, attr) for attr in self._saved_attributes
+                           if hasattr(self, attr)}}
+
+    def _load_state(self, state, device):
+        fitted = state["fitted"]
+        self.estimator_ = fitted["estimator_"]
+        for attr in self._saved_attributes[1:]:
+            if attr in fitted:
+                setattr(self, attr, fitted[attr])
+
+    #: The methods :func:`skae.onnx.to_onnx` exports, and the graph a pipeline gets:
+    #: skl2onnx's outlier outputs (as IsolationForest's), labels and decision_function.
+    _onnx_methods = ("score_samples", "decision_function", "predict")
+    _onnx_in_pipeline = "_label_and_scores"
+
+    def _onnx_graph(self, method, graph_of):
+        """``method`` as an ONNX graph computes it: the ``estimator_``'s score graph,
+        minus ``offset_`` (a float32 constant), and that difference's sign."""
+        if method not in (*self._onnx_methods, self._onnx_in_pipeline):
+            raise ValueError(
+                f"method={method!r} of an OutlierDetector cannot be exported; exportable: "
+                f"{sorted(self._onnx_methods)}. To export its model's transform or "
+                "inverse_transform, pass its estimator_: to_onnx(detector.estimator_, X, "
+                f"{method!r})."
+            )
+        score = graph_of(self.estimator_, "score_samples", " (the detector's estimator_)")
+        if method == "score_samples":
+            return score
+        offset = _export.constant(self.offset_)
+
+        def decision(m, x):
+            return score.fn(m, x) - offset
+
+        def sign(d):  # as predict: int64 -1 where negative, else +1
+            return 1 - 2 * (d < 0).to(torch.int64)
+
+        def label_and_scores(m, x):
+            d = decision(m, x).unsqueeze(1)
+            return sign(d), d
+
+        fn = {"decision_function": decision, "predict": lambda m, x: sign(decision(m, x)),
+              self._onnx_in_pipeline: label_and_scores}[method]
+        outputs = (("label", "int64", 1), ("scores", "float", 1))
+        return _export.Graph("decision_function" if method == self._onnx_in_pipeline
+                             else method, score.module, fn, score.n_inputs, outputs)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

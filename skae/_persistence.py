@@ -15,14 +15,17 @@ One ``.safetensors`` file. Its tensors are
   (e.g. Adam's moments and step counts), so ``partial_fit`` continues
   where training stopped.
 
-Its string metadata holds two entries: ``"skae"``, a canonical JSON document
-(format marker and version, skae version, class name, ``get_params()``, the
-fitted attributes, the non-tensor part of the optimizer state and the skorch
-history; for a meta-estimator such as :class:`~skae.OutlierDetector`, a
-``"wrapper"`` entry with its class, parameters and fitted attributes, the
-rest describing its fitted ``estimator_``), and ``"skae_sha256"``, a SHA-256
-digest over that JSON and every tensor (name, dtype, shape and bytes, in
-sorted name order), checked on load.
+Its string metadata holds two entries: ``"skae"``, a canonical JSON document,
+and ``"skae_sha256"``, a SHA-256 digest over that JSON and every tensor
+(name, dtype, shape and bytes, in sorted name order), checked on load. The
+JSON holds the format marker and version and the skae version, then the
+saved estimator: its class name, ``get_params()`` and what the estimator
+says it stores (its ``_save_state()``: for a network, the fitted
+attributes, the module's and the optimizer's state, the skorch history and
+the description of a table's columns). A meta-estimator such as
+:class:`~skae.OutlierDetector` stores its fitted ``estimator_`` inside its
+own state, in the same form (its tensors named after where it sits, e.g.
+``fitted.estimator_.module.<name>``).
 """
 
 import hashlib
@@ -35,73 +38,77 @@ from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
-from sklearn.base import clone
+from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
-from skorch.history import History
 
 from ._autoencoder import AutoencoderTransformer
-from ._base import resolve_device
+from ._imputer import AutoencoderImputer
+from ._outliers import OutlierDetector
 from ._vae import VAETransformer
 from ._version import __version__
+from ._wiring import resolve_device
 
 __all__ = ["load", "save"]
 
 FORMAT = "skae"
 #: Version of the file layout; :func:`load` refuses files with a newer one.
 #: 2 added the description of a table's columns (``"table"``); 3 added
-#: meta-estimators (``"wrapper"``).
-FORMAT_VERSION = 3
+#: meta-estimators (``"wrapper"``); 4 stores each estimator as it states
+#: (``_save_state``), a meta-estimator's ``estimator_`` nested in its own
+#: state, and names the module's tensors in the JSON (``"module"``).
+FORMAT_VERSION = 4
 
 _META_KEY = "skae"
 _DIGEST_KEY = "skae_sha256"
-_MODULE, _OPTIMIZER = "module.", "optimizer."
+_MODULE = "module."
+_HEADER = ("format", "format_version", "skae_version")
 
-# The only classes load() builds; names are looked up here, never imported.
-_CLASS_NAMES = ("AutoencoderTransformer", "VAETransformer")
-
-# Fitted attributes stored besides the weights (all plain data).
-_FITTED = (
-    "n_features_in_",
-    "feature_names_in_",
-    "n_components_",
-    "n_iter_",
-    "loss_curve_",
-    "validation_loss_curve_",
-    "batch_size_",
-    "do_early_stopping_",
-)
+#: The only classes save() stores and load() builds, by name: names in a file
+#: are looked up here, never imported. Each states what it stores: its
+#: ``_save_state()`` returns plain data, tensors and fitted skae estimators,
+#: and its ``_load_state(state, device)`` restores them on a fresh instance
+#: built from the saved (and checked) parameters.
+_CLASSES = {cls.__name__: cls for cls in (
+    AutoencoderTransformer, VAETransformer, OutlierDetector, AutoencoderImputer)}
 
 
-# Meta-estimators around one of them, and their fitted attributes (plain data).
-_WRAPPER_NAMES = ("OutlierDetector",)
-_WRAPPER_FITTED = ("offset_", "max_samples_", "n_features_in_", "feature_names_in_")
+def _check_saveable(estimator):
+    if _CLASSES.get(type(estimator).__name__) is not type(estimator):
+        names = list(_CLASSES)
+        raise TypeError(
+            f"save() stores {', '.join(names[:-1])} and {names[-1]} estimators, got "
+            f"{type(estimator).__module__}.{type(estimator).__qualname__}."
+        )
 
 
-def _classes():
-    return {"AutoencoderTransformer": AutoencoderTransformer, "VAETransformer": VAETransformer}
-
-
-def _wrapper_classes():
-    from ._outliers import OutlierDetector
-
-    return {"OutlierDetector": OutlierDetector}
-
-
-# ---------------------------------------------------------------- encoding
+# ---------------------------------------------------------------- JSON
 #
 # JSON with a few tagged objects, so that what comes back has the types that
 # went in: {"__tuple__": [...]}, {"__dict__": [[key, value], ...]} (keys that
 # are not plain strings, e.g. the optimizer's integer parameter ids),
-# {"__ndarray__": [...], "dtype": "<f8"} and {"__tensor__": "<tensor name>"}.
+# {"__ndarray__": [...], "dtype": "<f8"}, {"__tensor__": "<tensor name>"},
+# {"__pd_na__": true} and {"__estimator__": {"class": ..., "params": ..., ...}}
+# (a skae estimator: with its fitted state where tensors may be stored).
 
 
-def _encode(value, tensors=None, name=""):
-    """Turn ``value`` into JSON data; tensors go into ``tensors`` by name."""
+def _join(name, key):
+    return f"{name}.{key}" if name else str(key)
+
+
+def _to_json(value, tensors=None, name=""):
+    """Turn ``value`` into JSON data; tensors go into ``tensors`` by name.
+
+    Without ``tensors`` (parameters), a skae estimator is stored unfitted
+    (its class and parameters), and a tensor is refused.
+    """
     if value is None or isinstance(value, (bool, str)):
         return value
+    if value is pd.NA:
+        return {"__pd_na__": True}
     if isinstance(value, torch.Tensor):
         if tensors is None:
             raise TypeError(f"{name or 'value'} is a tensor")
@@ -116,35 +123,54 @@ def _encode(value, tensors=None, name=""):
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "biufUO":
             raise TypeError(f"{name or 'value'} is an array of dtype {value.dtype}")
-        return {"__ndarray__": _encode(value.tolist(), None, name), "dtype": value.dtype.str}
+        return {"__ndarray__": _to_json(value.tolist(), None, name), "dtype": value.dtype.str}
     if isinstance(value, (list, tuple)):
-        items = [_encode(v, tensors, f"{name}.{i}") for i, v in enumerate(value)]
+        items = [_to_json(v, tensors, _join(name, i)) for i, v in enumerate(value)]
         return {"__tuple__": items} if isinstance(value, tuple) else items
     if isinstance(value, dict):
-        items = [(k, _encode(v, tensors, f"{name}.{k}")) for k, v in value.items()]
+        items = [(k, _to_json(v, tensors, _join(name, k))) for k, v in value.items()]
         if all(isinstance(k, str) and not k.startswith("__") for k in value):
             return dict(items)
-        return {"__dict__": [[_encode(k, None, name), v] for k, v in items]}
+        return {"__dict__": [[_to_json(k, None, name), v] for k, v in items]}
+    if isinstance(value, BaseEstimator):
+        return {"__estimator__": _estimator_to_json(value, tensors, name)}
     raise TypeError(f"{name or 'value'} is a {type(value).__name__}")
 
 
-def _decode(data, tensors=None):
-    """Inverse of :func:`_encode`."""
+def _estimator_to_json(estimator, tensors=None, name=""):
+    """A skae estimator's class and parameters, and with ``tensors`` its fitted state."""
+    _check_saveable(estimator)
+    data = {"class": type(estimator).__name__, "params": _params_to_json(estimator)}
+    if tensors is not None:
+        check_is_fitted(estimator)
+        for key, value in estimator._save_state().items():
+            data[key] = _to_json(value, tensors, _join(name, key))
+    return data
+
+
+def _from_json(data, tensors=None, build=None):
+    """Inverse of :func:`_to_json`; ``build(data)`` makes a tagged estimator."""
     if isinstance(data, list):
-        return [_decode(v, tensors) for v in data]
+        return [_from_json(v, tensors, build) for v in data]
     if not isinstance(data, dict):
         return data
     if "__tuple__" in data:
-        return tuple(_decode(v, tensors) for v in data["__tuple__"])
+        return tuple(_from_json(v, tensors, build) for v in data["__tuple__"])
     if "__dict__" in data:
-        return {_decode(k): _decode(v, tensors) for k, v in data["__dict__"]}
+        return {_from_json(k): _from_json(v, tensors, build) for k, v in data["__dict__"]}
     if "__ndarray__" in data:
-        return np.array(_decode(data["__ndarray__"]), dtype=np.dtype(data["dtype"]))
+        return np.array(_from_json(data["__ndarray__"]), dtype=np.dtype(data["dtype"]))
+    if "__pd_na__" in data:
+        return pd.NA
     if "__tensor__" in data:
         if tensors is None or data["__tensor__"] not in tensors:
             raise ValueError(f"the file refers to a tensor {data['__tensor__']!r} it lacks")
         return tensors[data["__tensor__"]]
-    return {k: _decode(v, tensors) for k, v in data.items()}
+    if "__estimator__" in data:
+        if build is None:
+            raise ValueError("the file holds an estimator where plain data belongs")
+        return build(data["__estimator__"])
+    return {k: _from_json(v, tensors, build) for k, v in data.items()}
 
 
 def _canonical_json(obj):
@@ -170,11 +196,9 @@ def _major(version):
 # -------------------------------------------------------------- parameters
 
 
-def _encode_params(estimator, skip=()):
+def _params_to_json(estimator):
     params = {}
     for name, value in estimator.get_params(deep=False).items():
-        if name in skip:
-            continue
         if name == "callbacks" and value:
             names = [cb[0] if isinstance(cb, tuple) else type(cb).__name__ for cb in value]
             warnings.warn(
@@ -182,7 +206,7 @@ def _encode_params(estimator, skip=()):
                 "has callbacks=None. Pass them again with set_params(callbacks=...) "
                 "before training it further.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,  # save's caller
             )
             value = None
         elif name == "random_state" and isinstance(value, np.random.RandomState):
@@ -190,7 +214,7 @@ def _encode_params(estimator, skip=()):
                 "random_state is a RandomState instance, whose state is not saved; the "
                 "loaded estimator has random_state=None. Use an int seed to save it.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,  # save's caller
             )
             value = None
         elif name == "device":
@@ -205,7 +229,7 @@ def _encode_params(estimator, skip=()):
             params[name] = {"__torch_optim__": value.__name__}
             continue
         try:
-            params[name] = _encode(value, None, name)
+            params[name] = _to_json(value, None, name)
         except TypeError as exc:
             raise TypeError(
                 f"Parameter {name}={value!r} cannot be saved as data ({exc}); "
@@ -214,7 +238,7 @@ def _encode_params(estimator, skip=()):
     return params
 
 
-def _decode_params(data, cls):
+def _params_from_json(data, cls, build):
     params = {}
     for name, value in data.items():
         if isinstance(value, dict) and "__torch_optim__" in value:
@@ -227,7 +251,7 @@ def _decode_params(data, cls):
                 )
             params[name] = optim
         else:
-            params[name] = _decode(value)
+            params[name] = _from_json(value, None, build)
     unknown = sorted(set(params) - set(cls().get_params(deep=False)))
     if unknown:
         raise ValueError(
@@ -260,8 +284,12 @@ def save(estimator, path):
     parameters (``get_params()``), the fitted attributes and the training
     history: :func:`load` rebuilds an estimator whose ``transform``,
     ``inverse_transform`` and ``score_samples`` give identical results and
-    whose ``partial_fit`` continues the training. It holds no code, so it is
-    safe to load from an untrusted source, unlike a pickle or joblib file.
+    whose ``partial_fit`` continues the training. A meta-estimator
+    (:class:`~skae.OutlierDetector`, :class:`~skae.AutoencoderImputer`) is
+    stored with its parameters, its fitted attributes (an imputer's
+    missing-value indicator and the columns empty in fit included) and its
+    fitted ``estimator_``. The file holds no code, so it is safe to load
+    from an untrusted source, unlike a pickle or joblib file.
 
     Not stored, with a ``UserWarning``: ``callbacks`` (code; saved as None)
     and a ``random_state`` that is a ``RandomState`` instance (saved as
@@ -270,8 +298,9 @@ def save(estimator, path):
 
     Parameters
     ----------
-    estimator : AutoencoderTransformer or VAETransformer
-        A fitted estimator (not a subclass).
+    estimator : AutoencoderTransformer, VAETransformer, OutlierDetector or AutoencoderImputer
+        A fitted estimator (not a subclass); a meta-estimator's
+        ``estimator_`` must be one of them too.
     path : str or path-like
         File to write, conventionally ending in ``.safetensors``; an
         existing file is replaced.
@@ -305,45 +334,9 @@ def save(estimator, path):
     >>> twin.n_iter_
     3
     """
-    wrapper = None
-    name = type(estimator).__name__
-    if name in _WRAPPER_NAMES and _wrapper_classes()[name] is type(estimator):
-        check_is_fitted(estimator)
-        wrapper = {
-            "class": name,
-            "params": _encode_params(estimator, skip=("estimator",)),
-            "estimator_param": estimator.estimator is not None,
-            "fitted": {attr: _encode(getattr(estimator, attr), None, attr)
-                       for attr in _WRAPPER_FITTED if hasattr(estimator, attr)},
-        }
-        estimator = estimator.estimator_
-        name = type(estimator).__name__
-    if name not in _CLASS_NAMES or _classes()[name] is not type(estimator):
-        raise TypeError(
-            f"save() stores AutoencoderTransformer, VAETransformer and OutlierDetector "
-            f"estimators, got {type(estimator).__module__}.{type(estimator).__qualname__}."
-        )
-    check_is_fitted(estimator)
-    net = estimator.net_
-    tensors = {_MODULE + k: v for k, v in net.module_.state_dict().items()}
-    optimizer_state = _encode(net.optimizer_.state_dict(), tensors, _OPTIMIZER.rstrip("."))
-    meta = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "skae_version": __version__,
-        "class": name,
-        "params": _encode_params(estimator),
-        "fitted": {
-            attr: _encode(getattr(estimator, attr), None, attr)
-            for attr in _FITTED
-            if hasattr(estimator, attr)
-        },
-        "optimizer": optimizer_state,
-        "history": _encode(net.history.to_list(), None, "history"),
-        "table": _encode(estimator._table, None, "table"),
-    }
-    if wrapper is not None:
-        meta["wrapper"] = wrapper
+    tensors = {}
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "skae_version": __version__,
+            **_estimator_to_json(estimator, tensors)}
     tensors = _cpu_tensors(tensors)
     meta_json = _canonical_json(meta)
     metadata = {_META_KEY: meta_json, _DIGEST_KEY: _digest(meta_json, tensors)}
@@ -410,23 +403,30 @@ def _read(path):
             f"major version differs from this skae {__version__}; load it with a skae of "
             "the same major version."
         )
-    if meta.get("class") not in _CLASS_NAMES:
-        raise ValueError(
-            f"{os.fspath(path)!r} holds an estimator of class {meta.get('class')!r}; "
-            f"load() builds only {', '.join(_CLASS_NAMES)}."
-        )
-    wrapper = meta.get("wrapper")
-    if wrapper is not None and (not isinstance(wrapper, dict)
-                                or wrapper.get("class") not in _WRAPPER_NAMES):
-        raise ValueError(
-            f"{os.fspath(path)!r} holds a meta-estimator of class "
-            f"{wrapper.get('class') if isinstance(wrapper, dict) else wrapper!r}; load() "
-            f"builds only {', '.join(_WRAPPER_NAMES)}."
-        )
-    return meta, tensors
+    return _upgraded(meta, tensors) if version < 4 else meta, tensors
 
 
-def _target_device(params, device):
+def _upgraded(meta, tensors):
+    """The metadata of a file of format 1 to 3 in format 4's layout."""
+    meta = dict(meta)
+    wrapper = meta.pop("wrapper", None)
+    meta["module"] = {name[len(_MODULE):]: {"__tensor__": name} for name in tensors
+                      if name.startswith(_MODULE)}
+    if meta["format_version"] == 1:
+        meta["predates_missing_values"] = True
+    if wrapper is None:
+        return meta
+    # Format 3 described a meta-estimator's estimator_ at the top, itself under
+    # "wrapper", and its estimator parameter as a clone of estimator_ or None.
+    header = {key: meta.pop(key) for key in _HEADER}
+    inner = {"class": meta["class"], "params": meta["params"]}
+    params = {**wrapper["params"],
+              "estimator": {"__estimator__": inner} if wrapper["estimator_param"] else None}
+    return {**header, "class": wrapper["class"], "params": params,
+            "fitted": {**wrapper["fitted"], "estimator_": {"__estimator__": meta}}}
+
+
+def _target_device(params, device, warn=True):
     """The torch device to load on; updates ``params['device']`` to match."""
     if device is not None:
         target = resolve_device(device)
@@ -438,12 +438,13 @@ def _target_device(params, device):
     except ValueError as exc:
         if saved != "auto" and torch.device(saved).type == "cuda" \
                 and not torch.cuda.is_available():
-            warnings.warn(
-                f"The estimator was saved with device={saved!r} but CUDA is not available; "
-                "loading it on the CPU and setting device='cpu'.",
-                UserWarning,
-                stacklevel=3,
-            )
+            if warn:
+                warnings.warn(
+                    f"The estimator was saved with device={saved!r} but CUDA is not "
+                    "available; loading it on the CPU and setting device='cpu'.",
+                    UserWarning,
+                    stacklevel=4,  # load's caller
+                )
             params["device"] = "cpu"
             return torch.device("cpu")
         raise ValueError(f"{exc} Pass load(path, device=...) to choose another device.") \
@@ -456,9 +457,11 @@ def load(path, *, device=None):
     The file is checked before anything is built: it must be a safetensors
     file with skae's format marker, of a format version this skae reads,
     from a skae of the same major version, and its SHA-256 digest must match
-    its contents. Only :class:`~skae.AutoencoderTransformer` and
-    :class:`~skae.VAETransformer` are built, from plain data; nothing in the
-    file is executed.
+    its contents. Only :class:`~skae.AutoencoderTransformer`,
+    :class:`~skae.VAETransformer`, :class:`~skae.OutlierDetector` and
+    :class:`~skae.AutoencoderImputer` are built, from plain data, their
+    parameters checked before anything else; nothing in the file is
+    executed. Files written by skae 0.1 and 0.2 (formats 1 to 3) load too.
 
     Parameters
     ----------
@@ -472,9 +475,11 @@ def load(path, *, device=None):
 
     Returns
     -------
-    estimator : AutoencoderTransformer or VAETransformer
+    estimator : AutoencoderTransformer, VAETransformer, OutlierDetector or AutoencoderImputer
         The fitted estimator, in eval mode, with its parameters (``callbacks``
-        None), fitted attributes, skorch history and optimizer state.
+        None), fitted attributes, skorch history and optimizer state (a
+        meta-estimator: its parameters, fitted attributes and fitted
+        ``estimator_``).
 
     Raises
     ------
@@ -504,72 +509,42 @@ def load(path, *, device=None):
     3
     """
     meta, tensors = _read(path)
-    cls = _classes()[meta["class"]]
+    builder = _Builder(tensors, device)
     try:
-        params = _decode_params(meta["params"], cls)
-        fitted = {k: _decode(v) for k, v in meta["fitted"].items() if k in _FITTED}
-        optimizer_state = _decode(meta["optimizer"], tensors)
-        history = History(_decode(meta["history"]))
-        n_features = int(fitted["n_features_in_"])
-        table = _decode(meta.get("table"))
+        return builder.estimator({k: v for k, v in meta.items() if k not in _HEADER})
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{os.fspath(path)!r} has incomplete skae metadata ({exc!r}).") \
             from None
-    target = _target_device(params, device)
-    module_state = {
-        k[len(_MODULE):]: v for k, v in tensors.items() if k.startswith(_MODULE)
-    }
-
-    estimator = cls(**params)
-    # The parameters come from a file: check them as fit would (an
-    # InvalidParameterError is a ValueError) before building anything.
-    estimator._validate_params()
-    try:
-        estimator._set_table(table)
-        architecture = estimator._architecture(n_features)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{os.fspath(path)!r} describes an invalid network ({exc}).") from None
-    # What fit resolved from batch_size and early_stopping shapes the net; files
-    # written before these parameters took 'auto' hold ints and booleans.
-    estimator.batch_size_ = fitted.get("batch_size_", params.get("batch_size", 64))
-    estimator.do_early_stopping_ = fitted.get("do_early_stopping_",
-                                              params.get("early_stopping") is True)
-    # Initial weights are drawn from a throw-away generator: the file's replace them.
-    net = estimator._make_net(architecture, target, torch.Generator(device=target))
-    if meta["format_version"] == 1 and "input.fill" in net.module_.state_dict():
-        # Format 1 predates missing values: its models fill them with zeros.
-        module_state.setdefault("input.fill", torch.zeros(n_features))
-    try:
-        net.module_.load_state_dict(module_state, strict=True)
-        net.optimizer_.load_state_dict(optimizer_state)
-    except (RuntimeError, ValueError, KeyError) as exc:
-        raise ValueError(
-            f"The weights in {os.fspath(path)!r} do not fit the architecture its parameters "
-            f"describe: {exc}"
-        ) from None
-    net.history = history
-    net.module_.eval()
-    estimator.net_ = net
-    for attr, value in fitted.items():
-        setattr(estimator, attr, value)
-    if meta.get("wrapper") is not None:
-        return _load_wrapper(meta["wrapper"], estimator, path)
-    return estimator
+    except ValueError as exc:
+        raise ValueError(f"{os.fspath(path)!r} cannot be loaded: {exc}") from None
 
 
-def _load_wrapper(data, estimator, path):
-    """The meta-estimator ``data`` describes, around the loaded ``estimator``."""
-    cls = _wrapper_classes()[data["class"]]
-    try:
-        params = _decode_params(data["params"], cls)
-        fitted = {k: _decode(v) for k, v in data["fitted"].items() if k in _WRAPPER_FITTED}
-        wrapper = cls(estimator=clone(estimator) if data["estimator_param"] else None,
-                      **params)
-        wrapper._validate_params()
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"{os.fspath(path)!r} has incomplete skae metadata ({exc!r}).") \
-            from None
-    wrapper.estimator_ = estimator
-    for attr, value in fitted.items():
-        setattr(wrapper, attr, value)
-    return wrapper
+class _Builder:
+    """Builds the estimators a file describes: registered classes only, from plain
+    data, each checked as fit checks its parameters before anything is built."""
+
+    def __init__(self, tensors, device):
+        self.tensors, self.device = tensors, device
+
+    def estimator(self, data, fitted=True):
+        """The estimator ``data`` describes, fitted from its state or, in parameters, not."""
+        if data.get("class") not in _CLASSES:
+            raise ValueError(
+                f"it holds an estimator of class {data.get('class')!r}; load() builds only "
+                f"{', '.join(_CLASSES)}."
+            )
+        cls = _CLASSES[data["class"]]
+        params = _params_from_json(data["params"], cls,
+                                   lambda nested: self.estimator(nested, fitted=False))
+        # An unfitted estimator (a parameter) follows the fitted one's device silently.
+        device = _target_device(params, self.device, warn=fitted) if "device" in params \
+            else None
+        estimator = cls(**params)
+        # The parameters come from a file: check them as fit would (an
+        # InvalidParameterError is a ValueError) before building anything.
+        estimator._validate_params()
+        if fitted:
+            state = {key: _from_json(value, self.tensors, self.estimator)
+                     for key, value in data.items() if key not in ("class", "params")}
+            estimator._load_state(state, device)
+        return estimator

@@ -5,22 +5,122 @@ float per column (see :class:`~skae.modules.TabularInput`): a numeric
 column standardised with its training mean and standard deviation, a
 boolean column as 0/1, a categorical column as its level's code (-1 for a
 level unseen in fit). The description of the columns (:func:`describe`) is a
-list of plain dicts, so :func:`skae.save` stores it as JSON; :func:`encode`
-and :func:`decode` turn DataFrames into model input and decoder output back
+tuple of frozen :class:`Column` records, which :func:`skae.save` stores as
+JSON (:meth:`Column.to_dict`); :func:`to_model_input` turns a DataFrame into
+the network's input and :func:`from_model_output` the decoder's output back
 into a DataFrame with the original names, order and dtypes.
 """
 
 import warnings
+from dataclasses import dataclass, field
 from numbers import Integral, Number
 
 import numpy as np
 import pandas as pd
 from pandas.api import types
 
-from .modules import MAX_ONE_HOT_LEVELS, head_slices
+from .modules import BINARY, CATEGORICAL, MAX_ONE_HOT_LEVELS, NUMERIC, head_slices
 
 # A numeric column whose standard deviation is below this is only centred.
 _MIN_SCALE = 1e-12
+#: The dtypes of numeric columns that decode to floats; others (integers) are rounded.
+FLOAT_DTYPE_NAMES = frozenset({"float32", "float64", "Float32", "Float64"})
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table, as fit described it: its kind and what decodes it.
+
+    Parameters
+    ----------
+    name : str, int, float or bool
+        The column's name.
+    kind : str
+        Its kind, one of :data:`skae.modules.COLUMN_KINDS` (``NUMERIC``,
+        ``BINARY``, ``CATEGORICAL``).
+    dtype : str
+        The name of its dtype in fit (``'category'`` for a categorical
+        dtype), which decoding gives back.
+    missing : bool, default=False
+        Whether it had missing values in fit (it gets an indicator).
+    mean, scale : float or None, default=None
+        A numeric column's training mean and standard deviation.
+    levels : tuple, default=()
+        A categorical column's levels, in code order.
+    ordered : bool or None, default=None
+        Whether a ``category`` column's categories are ordered (None for
+        other dtypes).
+    empty : bool, default=False
+        Whether it had no observed value in fit: nothing is learned about
+        it, it enters the network as missing and decodes as missing.
+    """
+
+    name: object
+    kind: str
+    dtype: str
+    missing: bool = False
+    mean: float | None = None
+    scale: float | None = None
+    levels: tuple = field(default=())
+    ordered: bool | None = None
+    empty: bool = False
+
+    def to_dict(self):
+        """The column as plain data (JSON-able): only the fields its kind has.
+
+        Returns
+        -------
+        data : dict
+            ``name``, ``kind``, ``dtype``, ``missing``; ``mean`` and
+            ``scale`` (numeric), ``levels`` (categorical) and ``ordered``
+            (``category`` dtype); ``empty`` when True. skae 0.2 stored
+            tables in this form.
+        """
+        data = {"name": self.name, "kind": self.kind, "dtype": self.dtype,
+                "missing": self.missing}
+        if self.kind == NUMERIC:
+            data["mean"], data["scale"] = self.mean, self.scale
+        elif self.kind == CATEGORICAL:
+            data["levels"] = list(self.levels)
+            if self.ordered is not None:
+                data["ordered"] = self.ordered
+        if self.empty:
+            data["empty"] = True
+        return data
+
+    @classmethod
+    def from_dict(cls, data):
+        """The column that :meth:`to_dict` (or skae 0.2's saved table) describes.
+
+        Parameters
+        ----------
+        data : dict
+            A column's plain data.
+
+        Returns
+        -------
+        column : Column
+        """
+        return cls(name=data["name"], kind=data["kind"], dtype=data["dtype"],
+                   missing=bool(data.get("missing", False)), mean=data.get("mean"),
+                   scale=data.get("scale"), levels=tuple(data.get("levels", ())),
+                   ordered=data.get("ordered"), empty=bool(data.get("empty", False)))
+
+
+def as_columns(table):
+    """A table's description as a tuple of :class:`Column`, from Columns or 0.2's dicts.
+
+    Parameters
+    ----------
+    table : sequence of Column or dict, or None
+
+    Returns
+    -------
+    table : tuple of Column, or None
+    """
+    if table is None:
+        return None
+    return tuple(c if isinstance(c, Column) else Column.from_dict(c) for c in table)
 
 
 def as_pandas(X):
@@ -108,11 +208,11 @@ def _plain(value):
 def _kind(series, categorical):
     name = series.name
     if categorical:
-        return "categorical"
+        return CATEGORICAL
     if types.is_bool_dtype(series.dtype):
-        return "binary"
+        return BINARY
     if types.is_numeric_dtype(series.dtype) and not types.is_complex_dtype(series.dtype):
-        return "numeric"
+        return NUMERIC
     raise ValueError(
         f"Column {name!r} has dtype {series.dtype}, which is neither numeric, boolean nor "
         "categorical. Convert it (e.g. a datetime to numbers), drop it, or name it in "
@@ -242,30 +342,25 @@ def describe(X, mask, check_text=False):
 
     Returns
     -------
-    table : list of dict
-        Per column: ``name``, ``kind``, ``dtype`` (the original dtype's
-        name), ``missing`` (whether it had missing values), and ``mean``
-        and ``scale`` of its observed values (numeric), ``levels``
-        (categorical; with ``ordered`` for a ``category`` column);
-        ``empty`` (True) for a column without observed values.
+    table : tuple of Column
+        One :class:`Column` per column, in order.
     """
     table = []
     for j, (name, categorical) in enumerate(zip(X.columns, mask)):
         series = X.iloc[:, j]  # by position: names may repeat
-        column = {"name": _plain(name) if not isinstance(name, str) else name,
-                  "kind": _kind(series, categorical), "dtype": _dtype_name(series),
-                  "missing": bool(series.isna().any())}
-        if column["kind"] == "numeric":
+        kind = _kind(series, categorical)
+        fields = {}
+        if kind == NUMERIC:
             values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-            column["mean"], column["scale"] = _mean_and_scale(values[~np.isnan(values)])
-        elif column["kind"] == "categorical":
-            column["levels"] = _levels(series)
+            fields["mean"], fields["scale"] = _mean_and_scale(values[~np.isnan(values)])
+        elif kind == CATEGORICAL:
+            fields["levels"] = tuple(_levels(series))
             if isinstance(series.dtype, pd.CategoricalDtype):
-                column["ordered"] = bool(series.dtype.ordered)
+                fields["ordered"] = bool(series.dtype.ordered)
             elif check_text:
-                _warn_about_text(series, column["levels"])
+                _warn_about_text(series, list(fields["levels"]))
         if len(series) and series.isna().all():
-            column["empty"] = True
+            fields["empty"] = True
             warnings.warn(
                 f"Column {name!r} has no observed values: nothing is learned about it, "
                 "inverse_transform gives missing values in it, and values it holds at "
@@ -273,8 +368,10 @@ def describe(X, mask, check_text=False):
                 UserWarning,
                 stacklevel=7,  # fit's caller, past _describe_table, _model_input, _train
             )
-        table.append(column)
-    return table
+        table.append(Column(name=_plain(name) if not isinstance(name, str) else name,
+                            kind=kind, dtype=_dtype_name(series),
+                            missing=bool(series.isna().any()), **fields))
+    return tuple(table)
 
 
 def model_columns(table):
@@ -283,11 +380,10 @@ def model_columns(table):
     A categorical column without levels (it had no observed value) gets
     one head all the same: it is never trained, and decodes as missing.
     """
-    return tuple((c["kind"], max(1, len(c.get("levels", (0,)))), bool(c.get("missing", False)))
-                 for c in table)
+    return tuple((c.kind, max(1, len(c.levels)), c.missing) for c in table)
 
 
-def encode(X, table):
+def to_model_input(X, table):
     """The columns of DataFrame ``X`` as the network reads them.
 
     Numeric columns are standardised, booleans are 0/1 and categorical
@@ -299,7 +395,7 @@ def encode(X, table):
     ----------
     X : DataFrame
         Data with the columns described by ``table``.
-    table : list of dict
+    table : tuple of Column
         From :func:`describe`.
 
     Returns
@@ -317,22 +413,22 @@ def encode(X, table):
         the float32 range once standardised; a flag other than True/False.
     """
     # float32 for all-float32 numbers (their dtype carries through to the codes).
-    dtype = np.float32 if all(c["dtype"] == "float32" for c in table) else np.float64
+    dtype = np.float32 if all(c.dtype == "float32" for c in table) else np.float64
     out = np.empty((len(X), len(table)), dtype=dtype)
     for j, column in enumerate(table):
         series = X.iloc[:, j]
-        if column.get("empty"):  # nothing was learned about it: always missing
-            out[:, j] = -1 if column["kind"] == "categorical" else np.nan
-        elif column["kind"] == "categorical":
-            out[:, j] = _encode_levels(series, column)
+        if column.empty:  # nothing was learned about it: always missing
+            out[:, j] = -1 if column.kind == CATEGORICAL else np.nan
+        elif column.kind == CATEGORICAL:
+            out[:, j] = _level_codes(series, column)
         else:
-            out[:, j] = _encode_numbers(series, column)
+            out[:, j] = _standardised_numbers(series, column)
     return out
 
 
-def _encode_levels(series, column):
+def _level_codes(series, column):
     """A categorical column's level codes: -1 for an unknown level or a missing value."""
-    name, levels = column["name"], column["levels"]
+    name, levels = column.name, column.levels
     # (pd.Categorical with fixed categories would do it too, but pandas
     # deprecates values outside the categories.)
     try:
@@ -368,9 +464,44 @@ def _reads_as_numbers(dtype):
         or isinstance(dtype, pd.CategoricalDtype)
 
 
-def _encode_numbers(series, column):
+def standardised(values, mean, scale):
+    """Numbers as the network reads them: ``(values - mean) / scale``.
+
+    The one definition of a numeric column's standardisation, for numpy
+    arrays and torch tensors alike (:mod:`skae.onnx` builds its graphs with
+    it); :func:`in_data_units` inverts it.
+    """
+    return (values - mean) / scale
+
+
+def in_data_units(values, mean, scale):
+    """Standardised numbers back in data units: ``values * scale + mean``."""
+    return values * scale + mean
+
+
+def standardisation(table):
+    """Each column's ``(mean, scale)``, for a table of numeric columns only.
+
+    A column without observed values in fit gets the mean NaN, so that
+    :func:`standardised` and :func:`in_data_units` make it missing, as
+    :func:`to_model_input` and :func:`from_model_output` do.
+
+    Parameters
+    ----------
+    table : tuple of Column
+        Numeric columns, from :func:`describe`.
+
+    Returns
+    -------
+    mean, scale : ndarray of float64 of shape (n_columns,)
+    """
+    mean = np.array([np.nan if c.empty else c.mean for c in table], dtype=np.float64)
+    return mean, np.array([c.scale for c in table], dtype=np.float64)
+
+
+def _standardised_numbers(series, column):
     """A numeric column standardised, or a boolean column as 0/1; NaN where missing."""
-    name, kind = column["name"], column["kind"]
+    name, kind = column.name, column.kind
     refused = ValueError(
         f"Column {name!r} was {kind} in fit but holds values of dtype {series.dtype} now."
     )
@@ -382,25 +513,25 @@ def _encode_numbers(series, column):
         raise refused from None
     if np.isinf(values).any():
         raise ValueError(f"Column {name!r} has infinite values.")
-    if kind == "binary":
+    if kind == BINARY:
         if not np.isin(values[~np.isnan(values)], (0.0, 1.0)).all():
             raise ValueError(f"Boolean column {name!r} holds values other than True/False.")
         return values
     with np.errstate(over="ignore"):
-        standard = (values - column["mean"]) / column["scale"]
+        standard = standardised(values, column.mean, column.scale)
     limit = np.finfo(np.float32).max
     too_large = ~(np.abs(standard) <= limit) & ~np.isnan(values)
     if too_large.any():
         i = np.flatnonzero(too_large)[0]
         raise ValueError(
             f"Column {name!r} holds {values[i]:.3g}, {abs(standard[i]):.3g} standard "
-            f"deviations from its training mean ({column['mean']:.3g}): beyond the float32 "
+            f"deviations from its training mean ({column.mean:.3g}): beyond the float32 "
             f"range ({limit:.3g}) the network computes in. Clip or rescale the column."
         )
     return standard
 
 
-def decode(outputs, table, index=None):
+def from_model_output(outputs, table, index=None):
     """A DataFrame of the original columns from the heads' outputs.
 
     Parameters
@@ -409,7 +540,7 @@ def decode(outputs, table, index=None):
         :class:`~skae.modules.TabularOutput`'s activations: standardised
         values, probabilities of True, and each categorical column's level
         probabilities.
-    table : list of dict
+    table : tuple of Column
         From :func:`describe`.
     index : pandas.Index, optional
         Index of the result.
@@ -426,30 +557,30 @@ def decode(outputs, table, index=None):
     """
     data = {}
     for column, (start, stop) in zip(table, head_slices(model_columns(table))):
-        data[column["name"]] = _decode_column(outputs[:, start:stop], column)
+        data[column.name] = _column_from_output(outputs[:, start:stop], column)
     frame = pd.DataFrame(data, index=index)
     for column in table:  # pandas >= 3 infers the 'str' dtype from an object array of text
-        if column["dtype"] == "object" and frame[column["name"]].dtype != object:
-            frame[column["name"]] = frame[column["name"]].astype(object)
+        if column.dtype == "object" and frame[column.name].dtype != object:
+            frame[column.name] = frame[column.name].astype(object)
     return frame
 
 
-def _decode_column(block, column):
-    dtype = column["dtype"]
-    if column.get("empty"):  # nothing was learned about it: missing, in its dtype
+def _column_from_output(block, column):
+    dtype = column.dtype
+    if column.empty:  # nothing was learned about it: missing, in its dtype
         missing = np.full(len(block), np.nan, dtype=object if dtype == "object" else float)
         if dtype == "category":
-            return pd.Categorical(missing, categories=column["levels"],
-                                  ordered=column.get("ordered", False))
+            return pd.Categorical(missing, categories=list(column.levels),
+                                  ordered=bool(column.ordered))
         return missing if dtype == "object" else pd.array(missing, dtype=dtype)
-    if column["kind"] == "numeric":
-        return as_numeric_dtype(block[:, 0] * column["scale"] + column["mean"], dtype)
-    if column["kind"] == "binary":
+    if column.kind == NUMERIC:
+        return as_numeric_dtype(in_data_units(block[:, 0], column.mean, column.scale), dtype)
+    if column.kind == BINARY:
         return pd.array(block[:, 0] > 0.5, dtype=dtype)
-    levels = column["levels"]
+    levels = column.levels
     picked = [levels[i] for i in block.argmax(axis=1)]
     if dtype == "category":
-        return pd.Categorical(picked, categories=levels, ordered=column.get("ordered", False))
+        return pd.Categorical(picked, categories=list(levels), ordered=bool(column.ordered))
     if dtype == "object":
         return np.array(picked, dtype=object)
     return pd.array(picked, dtype=dtype)
@@ -485,8 +616,8 @@ def marginal_logits(encoded, table):
     Parameters
     ----------
     encoded : ndarray of shape (n_samples, n_columns)
-        Training columns as :func:`encode` gives them.
-    table : list of dict
+        Training columns as :func:`to_model_input` gives them.
+    table : tuple of Column
         From :func:`describe`.
 
     Returns
@@ -500,9 +631,9 @@ def marginal_logits(encoded, table):
     for j, (column, (start, stop)) in enumerate(zip(table, slices)):
         values = encoded[:, j]
         observed = values[~np.isnan(values)]
-        if column["kind"] == "numeric":
+        if column.kind == NUMERIC:
             logits[start] = float(observed.mean()) if len(observed) else 0.0
-        elif column["kind"] == "binary":
+        elif column.kind == BINARY:
             p = np.clip(observed.mean() if len(observed) else 0.5, 1e-6, 1 - 1e-6)
             logits[start] = np.log(p / (1 - p))
         else:

@@ -130,3 +130,24 @@ def set_threads(n):
     """Set the calling thread's torch threads to ``n`` if it differs."""
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
+
+
+def forward_flops(net):
+    """Floating-point operations of a skorch net's module forward pass on one row.
+
+    Counted once per net (kept as ``net.flops_per_row_``), as an upper
+    bound for dense networks (biases count as weights) and exactly for
+    convolutional ones; the thread policy scales it to a training step or
+    an inference batch.
+    """
+    flops = getattr(net, "flops_per_row_", None)
+    if flops is None:
+        module, architecture = net.module_, net.module__architecture
+        if architecture.image_shape is None:  # dense: two operations per weight and row
+            flops = 2.0 * sum(p.numel() for p in module.parameters())
+        else:  # convolutions reuse their weights over the image: count them
+            row = torch.zeros(1, architecture.n_features,
+                              device=next(module.parameters()).device)
+            flops = step_flops(module, row, training=False)
+        net.flops_per_row_ = flops
+    return flops

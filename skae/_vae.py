@@ -11,8 +11,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseAutoencoder
+from ._callbacks import KLWarmup
 from ._docstrings import ATTRIBUTES, params
-from ._net import KLWarmup
 from .losses import VAECriterion
 from .modules import VariationalAutoencoder, build_variational_autoencoder
 
@@ -171,7 +171,8 @@ class VAETransformer(BaseAutoencoder):
         self.verbose = verbose
         self.warm_start = warm_start
 
-    _builder = staticmethod(build_variational_autoencoder)
+    def _builder(self):
+        return build_variational_autoencoder
 
     def _init_weights(self, X):
         super()._init_weights(X)
@@ -196,11 +197,8 @@ class VAETransformer(BaseAutoencoder):
     def _extra_callbacks(self):
         return [("kl_warmup", KLWarmup(self.beta, self.kl_warmup))] if self.kl_warmup else []
 
-    def _continue_with_current_params(self, architecture):
-        super()._continue_with_current_params(architecture)
-        warmup = dict(self.net_.callbacks_).get("kl_warmup")
-        if warmup is not None:
-            warmup.beta = self.beta
+    def _callback_params(self):
+        return {**super()._callback_params(), "kl_warmup__beta": self.beta}
 
     def _score_fn(self):
         draws = VariationalAutoencoder.quasi_random_draws(N_SCORE_DRAWS, self.n_components_)

@@ -7,6 +7,7 @@ tests call directly live here (``from _helpers import ...``: pytest puts
 
 import copy
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -172,3 +173,55 @@ def mixed_with_gaps(seed=0):
     frame.loc[rng.rand(N_GAPPY) < 0.1, "level"] = np.nan
     frame.loc[rng.rand(N_GAPPY) < 0.15, "color"] = np.nan
     return frame
+
+
+# ---------------------------------------------- seeing inside without private names
+
+def network_input(est, X):
+    """The rows of ``X`` as the fitted ``est``'s network reads them, as an array.
+
+    For a table: each column as one float (numbers standardised, flags 0/1,
+    level codes, -1 for no level; NaN where missing). Seen from outside: a
+    forward pre-hook (torch's own) records what ``est.transform(X)`` hands
+    the network's input layer (``net_.module_.input``), so no private
+    method of the estimator is named.
+    """
+    layer = type(est.net_.module_.input)  # float64 data runs through a float64 copy
+    seen = []
+
+    def record(module, args):
+        if type(module) is layer:
+            seen.append(args[0].detach().cpu().numpy().copy())
+
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(record)
+    try:
+        est.transform(X)
+    finally:
+        handle.remove()
+    assert seen, "transform never reached the network's input layer"
+    return np.concatenate(seen)
+
+
+def _skae_modules_with(name):
+    """skae's modules that hold ``name`` (where it is defined, and where it is imported)."""
+    modules = [m for key, m in sorted(sys.modules.items())
+               if (key == "skae" or key.startswith("skae.")) and hasattr(m, name)]
+    assert modules, f"no skae module holds {name}"
+    return modules
+
+
+def skae_setting(name):
+    """The value of one of skae's private module constants (e.g. ``INFERENCE_BATCH_SIZE``).
+
+    Found by name in whichever module holds it, so a test that shrinks or
+    reads such a setting does not break when the constant moves.
+    """
+    values = {getattr(m, name) for m in _skae_modules_with(name)}
+    assert len(values) == 1, f"{name} differs between skae's modules: {values}"
+    return values.pop()
+
+
+def set_skae_setting(monkeypatch, name, value):
+    """Set one of skae's private module constants for one test, in every module that holds it."""
+    for module in _skae_modules_with(name):
+        monkeypatch.setattr(module, name, value)

@@ -29,6 +29,7 @@ from _helpers import (
     assert_raises_and_unchanged,
     count,
     make_data,
+    set_skae_setting,
 )
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import load_digits
@@ -42,9 +43,6 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback
 from torch import nn
 
-import skae
-import skae._base
-import skae._optim
 from skae import AutoencoderTransformer
 from skae.modules import Corruption, TiedLinear
 
@@ -206,7 +204,7 @@ def test_no_noise_means_no_corruption(fitted):
         ("adam", torch.optim.Adam),
         ("adamw", torch.optim.AdamW),
         ("sgd", torch.optim.SGD),
-        ("lbfgs", skae._optim.LBFGS),  # torch's, with a safeguard
+        ("lbfgs", torch.optim.LBFGS),  # with a safeguard: see the tests below
         (torch.optim.RMSprop, torch.optim.RMSprop),
     ],
     ids=["adam", "adamw", "sgd", "lbfgs", "RMSprop-class"],
@@ -214,7 +212,9 @@ def test_no_noise_means_no_corruption(fitted):
 def test_optimizer_builds_and_trains(X, optimizer, cls):
     max_iter = 2 if optimizer == "lbfgs" else 5
     est = fast(optimizer=optimizer, max_iter=max_iter, tol=0).fit(X)
-    assert type(est.net_.optimizer_) is cls
+    # the class itself (a subclass of torch's for 'lbfgs')
+    assert type(est.net_.optimizer_) is cls or optimizer == "lbfgs"
+    assert isinstance(est.net_.optimizer_, cls)
     assert est.n_iter_ == max_iter
     assert est.loss_curve_[-1] < est.loss_curve_[0]
 
@@ -252,10 +252,13 @@ def test_lbfgs_survives_float32_noise_on_small_integer_data(seed):
     assert errors.mean() < np.mean((X - X.mean(axis=0)) ** 2)  # better than the means
 
 
-def test_lbfgs_undoes_a_step_that_ends_where_the_loss_is_not_finite():
+def test_lbfgs_undoes_a_step_that_ends_where_the_loss_is_not_finite(X):
     # Trial losses are NaN below 0: torch's line search extrapolates into
-    # them and ends at absurd weights; skae's LBFGS undoes such a step (and
-    # the retry from a fresh memory, which fails alike) and forgets its memory.
+    # them and ends at absurd weights; the LBFGS that optimizer='lbfgs'
+    # builds undoes such a step (and the retry from a fresh memory, which
+    # fails alike) and forgets its memory.
+    LBFGS = type(fast(optimizer="lbfgs", max_iter=1).fit(X).net_.optimizer_)
+    assert LBFGS is not torch.optim.LBFGS
     x = nn.Parameter(torch.tensor([1.0]))
 
     def closure():
@@ -269,7 +272,7 @@ def test_lbfgs_undoes_a_step_that_ends_where_the_loss_is_not_finite():
     assert not torch.isfinite(closure())
     with torch.no_grad():
         x.fill_(1.0)
-    optimizer = skae._optim.LBFGS([x], line_search_fn="strong_wolfe")
+    optimizer = LBFGS([x], line_search_fn="strong_wolfe")
     assert optimizer.step(closure).item() == 16.0 + 36.0
     assert x.item() == 1.0
     assert not optimizer.state
@@ -875,7 +878,7 @@ def test_inference_in_batches_matches_one_batch(fitted, X, monkeypatch, dtype):
     Z = fitted.transform(Xd)
     X_hat = fitted.inverse_transform(Z)
     scores = fitted.score_samples(Xd)
-    monkeypatch.setattr(skae._base, "INFERENCE_BATCH_SIZE", 7)  # 60 rows: 8 full batches + 4
+    set_skae_setting(monkeypatch, "INFERENCE_BATCH_SIZE", 7)  # 60 rows: 8 full batches + 4
     rtol = 1e-6 if dtype == np.float32 else 1e-12
     assert_allclose(fitted.transform(Xd), Z, rtol=rtol, atol=rtol)
     assert_allclose(fitted.inverse_transform(Z), X_hat, rtol=rtol, atol=rtol)

@@ -87,7 +87,7 @@ def test_names_of_0_2_still_import(module_name):
 
 
 def test_the_training_error_is_one_class_wherever_it_is_imported_from():
-    from skae._net import TrainingDivergedError
+    from skae._net import TrainingDivergedError  # 0.2's place of it: the thing under test
     from skae.exceptions import TrainingDivergedError as Public
 
     assert TrainingDivergedError is Public is skae.TrainingDivergedError

@@ -35,7 +35,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import make_scorer, mean_squared_error
 from sklearn.utils._param_validation import InvalidParameterError
-from skorch.callbacks import Callback, EpochScoring
+from skorch.callbacks import Callback, EpochScoring, LRScheduler
 from torch import nn
 
 from skae import AutoencoderTransformer, VAETransformer
@@ -83,6 +83,7 @@ def test_signature_is_the_parameter_constraints_and_defaults_satisfy_them(Est):
     names = [name for name in signature if name != "self"]
     assert sorted(names) == sorted(Est._parameter_constraints)
     assert sorted(Est().get_params()) == sorted(names)
+    # sklearn's own check of _parameter_constraints (the contract under test):
     Est()._validate_params()  # raises InvalidParameterError on a bad default
     clone(Est())._validate_params()
 
@@ -568,7 +569,8 @@ def test_set_output_pandas(Est, X):
     (204_800, 1024), (10_000_000, 1024),
 ])
 def test_auto_batch_size_grows_with_the_training_rows(n_train, expected):
-    from skae._base import auto_batch_size
+    # The rule itself: fits of up to ten million rows would be too slow to pin it.
+    from skae._wiring import auto_batch_size
 
     assert auto_batch_size(n_train) == expected
 
@@ -608,8 +610,17 @@ def test_adaptive_learning_rate_divides_by_5_after_two_epochs_without_improvemen
 
 def test_constant_learning_rate_keeps_its_rate(Est, X):
     est = fast(Est, learning_rate_init=1e-2, tol=0.99, n_iter_no_change=30, max_iter=6).fit(X)
-    assert "learning_rate" not in dict(est.net_.callbacks_)
+    assert not any(isinstance(cb, LRScheduler) for _, cb in est.net_.callbacks_)
     assert all(group["lr"] == 1e-2 for group in est.net_.optimizer_.param_groups)
+
+
+def test_a_continued_fit_with_unchanged_settings_keeps_the_nets_callbacks(Est, X):
+    # skorch makes its default callbacks anew (losing e.g. the best loss so far)
+    # whenever a callback's setting is set: only changed settings are set.
+    est = fast(Est, learning_rate="adaptive").partial_fit(X)
+    callbacks = dict(est.net_.callbacks_)
+    est.partial_fit(X)
+    assert all(callback is callbacks[name] for name, callback in est.net_.callbacks_)
 
 
 def test_a_continued_fit_refuses_a_changed_learning_rate_schedule(Est, X):

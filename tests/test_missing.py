@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from _helpers import low_rank, mixed_with_gaps, with_gaps
+from _helpers import low_rank, mixed_with_gaps, network_input, with_gaps
 from numpy.testing import assert_allclose, assert_array_equal
 
 from skae import AutoencoderTransformer, VAETransformer, load, save
@@ -54,7 +54,7 @@ def test_training_loss_counts_observed_entries_only():
     X = with_gaps(low_rank())
     est = AutoencoderTransformer(2, **FAST).fit(X)
     module = est.net_.module_
-    x = torch.as_tensor(est._model_input(X, reset=False), dtype=torch.float32)
+    x = torch.as_tensor(network_input(est, X), dtype=torch.float32)
     with torch.no_grad():
         x_pre = module.decoder(module.encode(x))
         moved = x_pre.clone()
@@ -78,7 +78,7 @@ def test_a_fully_missing_row_gets_finite_codes(Est):
 def test_nan_at_transform_only_enters_as_the_training_mean(Est):
     X = low_rank()
     est = Est(2, **FAST).fit(X)  # plain numbers: no table
-    assert est._table is None
+    assert not hasattr(est, "feature_kinds_")
     gappy = with_gaps(X[:50])
     filled = np.where(np.isnan(gappy), X.mean(axis=0), gappy)
     assert_allclose(est.transform(gappy), est.transform(filled), rtol=1e-12, atol=1e-12)
@@ -136,7 +136,7 @@ def test_masking_noise_hides_entries_of_a_table():
     est = AutoencoderTransformer(2, noise="masking", noise_level=0.3, **FAST).fit(frame)
     layer = est.net_.module_.input
     assert layer.hide == 0.3 and all(layer.missing) and est.net_.module_.corruption is None
-    x = torch.as_tensor(est._model_input(frame, reset=False))
+    x = torch.as_tensor(network_input(est, frame))
     with torch.no_grad():
         assert torch.equal(layer.eval()(x), layer(x))  # no hiding at inference
         layer.train()
@@ -166,15 +166,14 @@ def test_gaps_are_filled_from_the_other_columns():
 def test_lists_with_gaps_are_read_like_arrays():
     X = with_gaps(low_rank()).tolist()
     est = AutoencoderTransformer(2, **FAST).fit(X)
-    assert est._table is not None and np.isfinite(est.transform(X)).all()
+    # Read as a table of numbers, whose columns with gaps get indicators.
+    assert_array_equal(est.feature_kinds_, ["numeric"] * len(X[0]))
+    assert any(est.net_.module_.input.missing) and np.isfinite(est.transform(X)).all()
 
 
 
 def test_the_range_check_is_quiet_on_all_missing_values(recwarn):
     # Found by test_fuzz: fit's float32-range check leaked numpy's "All-NaN
     # slice" RuntimeWarning on an all-missing block.
-    from skae._base import _nanmax, _nanmin
-
-    gaps = np.full((3, 2), np.nan)
-    assert np.isnan(_nanmin(gaps)) and np.isnan(_nanmax(gaps))
+    AutoencoderTransformer(1, hidden_layer_sizes=(4,), max_iter=1).fit(np.full((3, 2), np.nan))
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

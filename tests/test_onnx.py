@@ -9,6 +9,8 @@ what cannot be exported faithfully is refused with an error that names the
 problem.
 """
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -22,7 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skae import AutoencoderTransformer, OutlierDetector, VAETransformer
+from skae import AutoencoderImputer, AutoencoderTransformer, OutlierDetector, VAETransformer
 
 REASON = "skae.onnx needs the onnx extra: pip install 'skae[onnx]'"
 ort = pytest.importorskip("onnxruntime", reason=REASON)
@@ -292,3 +294,78 @@ def test_a_detector_refuses_what_its_estimator_refuses(X, detectors):
     with pytest.raises(ValueError, match="decision_function of this OutlierDetector takes "
                                          "16 columns; the input has 15"):
         skae_onnx.to_onnx(detectors["ae"], X[:1, :15], "decision_function")
+
+
+# ------------------------------------------------------------------ imputers
+
+
+def gappy(n=200, seed=0):
+    """float32 rows near a 2-D subspace with a fifth of their entries missing,
+    and a column (the 5th) without observed values."""
+    X = with_gaps(low_rank(n=n, seed=seed), seed=seed + 1).astype(np.float32)
+    X[:, 4] = np.nan
+    return X
+
+
+@pytest.mark.parametrize("settings", [
+    {},
+    dict(add_indicator=True),
+    dict(keep_empty_features=True, add_indicator=True),
+    dict(estimator=VAETransformer(2, hidden_layer_sizes=(8,), **FAST)),
+], ids=["plain", "add_indicator", "keep_empty_features", "vae"])
+def test_an_imputers_transform_is_served(settings):
+    settings = {"estimator": AutoencoderTransformer(2, hidden_layer_sizes=(8,), **FAST),
+                **settings}
+    X, X_new = gappy(), gappy(seed=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # two epochs learn little; the empty column skipped
+        imputer = AutoencoderImputer(random_state=0, **settings).fit(X)
+        model = skae_onnx.to_onnx(imputer, X[:1], "transform")
+        for n in BATCH_SIZES[:2] + [len(X_new)]:
+            served, want = run(model, X_new[:n])[0], imputer.transform(X_new[:n])
+            assert_served(served, want)
+            observed = ~np.isnan(X_new[:n][:, ~imputer._empty | imputer.keep_empty_features])
+            assert_array_equal(served[:, :observed.shape[1]][observed],
+                               want[:, :observed.shape[1]][observed])
+
+
+def test_an_imputer_with_another_missing_value_and_its_pipeline_are_served():
+    X = np.nan_to_num(with_gaps(low_rank()), nan=-1.0).astype(np.float32)
+    imputer = AutoencoderImputer(AutoencoderTransformer(2, hidden_layer_sizes=(8,), **FAST),
+                                 missing_values=-1.0, add_indicator=True, random_state=0)
+    pipe = make_pipeline(imputer, StandardScaler()).fit(X)
+    assert_served(run(skae_onnx.to_onnx(pipe[0], X[:1]), X)[0], pipe[0].transform(X))
+    model = skl2onnx.to_onnx(pipe, X[:1])
+    assert_served(run(model, X)[0], pipe.transform(X).astype(np.float32))
+
+
+def test_an_imputer_refuses_what_a_graph_cannot_serve():
+    X = with_gaps(low_rank()).astype(np.float32)
+    posterior = AutoencoderImputer(VAETransformer(2, hidden_layer_sizes=(8,), **FAST),
+                                   sample_posterior=True, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="sample_posterior=True draws .* cannot reproduce"):
+        skae_onnx.to_onnx(posterior, X[:1])
+    frame = mixed_with_gaps()
+    table = AutoencoderImputer(AutoencoderTransformer(2, **FAST)).fit(frame)
+    with pytest.raises(ValueError, match=r"boolean or categorical columns \(\['flag', "):
+        skae_onnx.to_onnx(table, frame[["x", "y"]].to_numpy(np.float32)[:1])
+    with pytest.raises(ValueError, match="method='inverse_transform' of an AutoencoderImputer "
+                                         "cannot be exported"):
+        skae_onnx.to_onnx(posterior, X[:1], "inverse_transform")
+    with pytest.raises(TypeError, match="got PCA \\(the imputer's estimator_\\)"):
+        skae_onnx.to_onnx(AutoencoderImputer(PCA(2)).fit(np.nan_to_num(X)), X[:1])
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_column_without_observed_values_in_fit_is_served_as_missing(method):
+    # skae ignores its values at transform, and decodes it as NaN: so does the graph.
+    X = gappy()
+    with pytest.warns(UserWarning, match="no observed values"):
+        est = AutoencoderTransformer(2, hidden_layer_sizes=(8,), **FAST).fit(X)
+    rows = np.where(np.isnan(X), 3.0, X).astype(np.float32)  # values in the empty column
+    data = est.transform(rows) if method == "inverse_transform" else rows
+    served, want = run(skae_onnx.to_onnx(est, data[:1], method), data)[0], \
+        getattr(est, method)(data)
+    assert_served(served, want)
+    if method == "inverse_transform":
+        assert np.isnan(served[:, 4]).all() and not np.isnan(np.delete(served, 4, 1)).any()

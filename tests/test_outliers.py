@@ -96,7 +96,9 @@ def test_max_samples_fits_on_a_subsample_and_scores_all():
     assert est.max_samples_ == 100
     assert est.estimator_.net_.history[-1]["batches"] and est.score_samples(X).shape == (300,)
     assert np.mean(est.predict(X) == -1) == pytest.approx(0.1, abs=1 / 300)
-    assert OutlierDetector(max_samples=0.5)._n_fit_rows(300) == 150
+    half = OutlierDetector(AutoencoderTransformer(2, **dict(SMALL, max_iter=1)), max_samples=0.5,
+                           random_state=0).fit(X)
+    assert half.max_samples_ == 150  # a fraction of the rows
 
 
 def test_vae_inside():

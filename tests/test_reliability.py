@@ -18,7 +18,13 @@ import joblib
 import numpy as np
 import pytest
 import torch
-from _helpers import RecordInitialWeights, assert_same_weights, weights
+from _helpers import (
+    RecordInitialWeights,
+    assert_same_weights,
+    set_skae_setting,
+    skae_setting,
+    weights,
+)
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.datasets import load_digits
@@ -35,7 +41,6 @@ from skorch.callbacks import (
 )
 
 import skae
-import skae._base
 from skae import AutoencoderTransformer, TrainingDivergedError, VAETransformer
 
 N_SAMPLES, N_FEATURES = 60, 16
@@ -407,7 +412,7 @@ def test_tol_0_asks_for_max_iter_epochs_without_a_convergence_warning(Est, X, ea
 ])
 def test_the_max_iter_warning_names_the_stopping_rule_in_force(Est, X, monkeypatch,
                                                                early_stopping, names):
-    monkeypatch.setattr(skae._base, "AUTO_EARLY_STOPPING_ROWS", 50)  # X has 60 rows
+    set_skae_setting(monkeypatch, "AUTO_EARLY_STOPPING_ROWS", 50)  # X has 60 rows
     est = Est(max_iter=2, early_stopping=early_stopping, **dict(FAST, tol=1e-4))
     with pytest.warns(ConvergenceWarning, match=r"max_iter=2 epochs ended the fit while " + names):
         est.fit(X)
@@ -437,7 +442,7 @@ def test_init_pca_never_ends_worse_than_pca_on_wide_data():
 def test_concurrent_inference_equals_serial(Est, dtype, monkeypatch):
     # 1000 rows in batches of 256: each call runs several batches, so the
     # threads interleave inside the inference loop.
-    monkeypatch.setattr(skae._base, "INFERENCE_BATCH_SIZE", 256)
+    set_skae_setting(monkeypatch, "INFERENCE_BATCH_SIZE", 256)
     X = np.random.RandomState(1).rand(1000, N_FEATURES).astype(dtype)
     est = Est(max_iter=1, **FAST).fit(X[:100])
     methods = {
@@ -478,7 +483,7 @@ def test_transform_of_a_memmap_equals_transform_in_memory(big_memmap):
     est = AutoencoderTransformer(max_iter=1, **FAST).fit(X[:500])
     Z = est.transform(X)
     assert Z.shape == (N_BIG, 2) and Z.dtype == np.float32 and np.isfinite(Z).all()
-    batch = skae._base.INFERENCE_BATCH_SIZE
+    batch = skae_setting("INFERENCE_BATCH_SIZE")  # transform's rows per batch
     # A slice on batch boundaries runs the very same batches.
     assert_array_equal(Z[batch:3 * batch], est.transform(np.array(X[batch:3 * batch])))
     # Any other slice: same rows, other batch neighbours.

@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
+from _helpers import network_input, set_skae_setting
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
@@ -31,8 +32,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from skorch.callbacks import EpochScoring
 
 import skae
-import skae._base
-from skae import AutoencoderTransformer, VAETransformer, _tabular
+from skae import AutoencoderTransformer, VAETransformer
 from skae.modules import MAX_ONE_HOT_LEVELS
 
 ESTIMATORS = [AutoencoderTransformer, VAETransformer]
@@ -340,17 +340,17 @@ def test_an_unknown_level_is_encoded_as_no_level(Est, name):
         unknown[name] = pd.Series(["purple"] * 5, dtype=X[name].dtype, index=rows.index)
     Z = est.transform(unknown)
     assert np.isfinite(Z).all()
-    assert (est._model_input(unknown, reset=False)[:, j] == -1).all()
+    assert (network_input(est, unknown)[:, j] == -1).all()
 
     # The code is that of the known rows with the column's block zeroed.
     module = copy.deepcopy(est.net_.module_).double()  # float64 input runs in float64
     inputs = module.input
     with torch.no_grad():
-        known = inputs(torch.as_tensor(est._model_input(rows, reset=False)))
+        known = inputs(torch.as_tensor(network_input(est, rows)))
         start, stop = inputs.block(j)
         expected = known.clone()
         expected[:, start:stop] = 0
-        got = inputs(torch.as_tensor(est._model_input(unknown, reset=False)))
+        got = inputs(torch.as_tensor(network_input(est, unknown)))
         assert_array_equal(got.numpy(), expected.numpy())
         module.input = torch.nn.Identity()
         assert_allclose(Z, module.encode(expected).numpy(), rtol=1e-12, atol=1e-12)
@@ -377,12 +377,29 @@ def test_levels_come_from_the_first_partial_fit():
 # ------------------------------------------------- per-column weighting
 
 def marginal_decoder(est, X):
-    """Make ``est``'s decoder predict every row by the training marginals."""
-    encoded = est._model_input(X, reset=False)
+    """Make ``est``'s decoder predict every row of ``X`` by its marginals.
+
+    Each numeric column by its mean (standardised), each flag by the
+    log-odds of its frequency, each categorical column by the logs of its
+    levels' frequencies (at least 1e-6).
+    """
+    encoded = network_input(est, X)
+    heads = est.net_.module_.output  # each column's slice of the decoder output
+    marginals = np.zeros(heads.width)
+    for j, (kind, (start, stop)) in enumerate(zip(est.feature_kinds_, heads.slices)):
+        values = encoded[:, j]
+        if kind == "numeric":
+            marginals[start] = np.nanmean(values)
+        elif kind == "binary":
+            p = np.nanmean(values)
+            marginals[start] = np.log(p / (1 - p))
+        else:
+            counts = np.bincount(values[values >= 0].astype(np.intp), minlength=stop - start)
+            marginals[start:stop] = np.log(np.maximum(counts / counts.sum(), 1e-6))
     last = est.net_.module_.decoder[-1]
     with torch.no_grad():
         last.weight.zero_()
-        last.bias.copy_(torch.as_tensor(_tabular.marginal_logits(encoded, est._table)))
+        last.bias.copy_(torch.as_tensor(marginals))
     return est
 
 
@@ -390,17 +407,15 @@ def marginal_decoder(est, X):
 def test_predicting_the_marginals_scores_one_in_every_column(Est):
     # Each column's loss is divided by the loss of predicting its marginal
     # (mean, flag frequency, level frequencies) on the training rows: that
-    # prediction then scores exactly 1 per column, whatever its kind.
+    # prediction then scores exactly 1 per column, whatever its kind (and
+    # the marginals fit measures against are the ones marginal_decoder sets:
+    # any other constant prediction scores more).
     X = mixed_table()
     est = marginal_decoder(small(Est).fit(X), X)
     errors = est.reconstruction_error(X, per_feature=True)
     assert errors.shape == X.shape
     assert_allclose(errors.mean(axis=0), 1.0, rtol=FLOAT32_RTOL)  # weights are float32
     assert_allclose(est.reconstruction_error(X).mean(), 1.0, rtol=FLOAT32_RTOL)
-    # _marginal_outputs is that prediction.
-    pre = est._marginal_outputs(est._model_input(X, reset=False))
-    assert_allclose(pre.numpy(), est.net_.module_.decoder[-1].bias.detach().double().numpy(),
-                    rtol=1e-6)
     # The weights are one over those losses: larger for an easier column.
     weights = est.net_.module_.output.weights
     assert weights.shape == (X.shape[1],) and (weights > 0).all()
@@ -547,7 +562,7 @@ def test_sparse_input_is_densified_a_batch_at_a_time(Est, monkeypatch):
     for cls in (sp.csr_matrix, sp.csc_matrix, sp.coo_matrix, sp.csr_array, sp.csc_array,
                 sp.coo_array):
         monkeypatch.setattr(cls, "toarray", recording(cls.toarray))
-    monkeypatch.setattr(skae._base, "INFERENCE_BATCH_SIZE", 16)
+    set_skae_setting(monkeypatch, "INFERENCE_BATCH_SIZE", 16)
     S = sparse_data(n=300)
     est = small(Est, batch_size=32).fit(S)
     assert shapes and max(rows for rows, _ in shapes) == 32  # training batches were densified
@@ -587,7 +602,9 @@ def test_save_and_load_a_mixed_table_model(Est, tmp_path):
     skae.save(est, path)
     loaded = skae.load(path)
     assert type(loaded) is Est
-    assert loaded._table == est._table
+    # The column descriptions come back: names, kinds and levels, and (in
+    # the outputs below) the standardisation, dtypes and level order.
+    assert_array_equal(loaded.feature_names_in_, est.feature_names_in_)
     assert_array_equal(loaded.feature_kinds_, est.feature_kinds_)
     for a, b in zip(loaded.categories_, est.categories_):
         assert_array_equal(a, b)
@@ -659,7 +676,6 @@ def test_clone_and_pickle_a_fitted_table_model(Est):
     assert_array_equal(restored.feature_kinds_, est.feature_kinds_)
     fresh = clone(est)
     assert not hasattr(fresh, "net_") and not hasattr(fresh, "feature_kinds_")
-    assert fresh._table is None
     assert_array_equal(fresh.fit(X).transform(X), Z)  # same seed, same model
 
 
@@ -927,7 +943,6 @@ def test_numeric_data_frames_are_no_tables(Est):
     assert_array_equal(by_frame.transform(frame), by_array.transform(X))
     assert_array_equal(by_frame.score_samples(frame), by_array.score_samples(X))
     for est, data in ((by_array, X), (by_frame, frame)):
-        assert est._table is None
         assert not hasattr(est, "feature_kinds_") and not hasattr(est, "categories_")
         assert isinstance(est.inverse_transform(est.transform(data)), np.ndarray)
     assert_array_equal(by_frame.feature_names_in_, list("abcd"))
@@ -950,7 +965,7 @@ def test_refit_on_numbers_forgets_the_table():
     assert hasattr(est, "feature_kinds_")
     X = np.random.RandomState(0).randn(N, 3)
     est.fit(X)
-    assert est._table is None and not hasattr(est, "feature_kinds_")
+    assert not hasattr(est, "feature_kinds_") and not hasattr(est, "categories_")
     assert isinstance(est.inverse_transform(est.transform(X)), np.ndarray)
 
 

@@ -16,6 +16,7 @@ from _helpers import FAST
 from sklearn.utils._param_validation import InvalidParameterError
 from skorch.callbacks import Callback
 
+# _threads: its functions are the units under test (the policy's rules).
 from skae import AutoencoderTransformer, VAETransformer, _threads
 
 
@@ -55,6 +56,15 @@ def test_negative_n_jobs_counts_back_from_the_usable_cpus(X, monkeypatch, two_to
     assert fit_recording(X, n_jobs=-1)[1][0] == 4
     assert fit_recording(X, n_jobs=-3)[1][0] == 2
     assert fit_recording(X, n_jobs=-9)[1][0] == 1
+
+
+def test_a_continued_fit_uses_the_current_n_jobs(X, two_torch_threads):
+    est, seen = fit_recording(X, n_jobs=1)
+    assert seen == [1] * FAST["max_iter"]
+    est.set_params(n_jobs=2).partial_fit(X)
+    assert dict(est.net_.callbacks_)["threads"].seen_ == [2]
+    # the thread policy is a callback configured through its parameters
+    assert dict(est.net_.callbacks_)["thread_policy"].get_params() == {"n_jobs": 2}
 
 
 @pytest.mark.parametrize("n_jobs", [None, 1, 3])
@@ -156,7 +166,9 @@ def test_step_work_is_counted_from_the_module(cls, X):
     params = dict(est.net_.module_.named_parameters())
     n_weights = sum(p.numel() for name, p in params.items() if name.endswith("weight"))
     # a dense forward pass multiplies and adds with each weight once per row
-    assert 2 * n_weights <= est._flops_per_row() <= 2 * sum(p.numel() for p in params.values())
+    # (forward_flops: the count the thread policy reads, the unit under test)
+    flops = _threads.forward_flops(est.net_)
+    assert 2 * n_weights <= flops <= 2 * sum(p.numel() for p in params.values())
 
 
 def test_convolutions_count_each_weight_once_per_position():
@@ -164,5 +176,5 @@ def test_convolutions_count_each_weight_once_per_position():
     est = AutoencoderTransformer(2, image_shape=(1, 8, 8), conv_channels=(4,), max_iter=1,
                                  n_jobs=1, batch_size=4).fit(X)
     counted = _threads.step_flops(est.net_.module_, torch.zeros(1, 64), training=False)
-    assert est._flops_per_row() == counted
+    assert _threads.forward_flops(est.net_) == counted  # the thread policy's count, as above
     assert counted > 2 * sum(p.numel() for p in est.net_.module_.parameters())

@@ -242,6 +242,13 @@ def test_warm_start_continues_training_and_warm_up(X):
     assert_allclose(history(est, "kl_weight"), [0, 2 / 3, 4 / 3, 2])
 
 
+def test_a_continued_fit_warms_up_to_the_current_beta(X):
+    est = fast(warm_start=True, max_iter=2, tol=0, kl_warmup=4, beta=2.0).fit(X)
+    est.set_params(beta=1.0).fit(X)
+    assert_allclose(history(est, "kl_weight"), [0, 0.5, 0.5, 0.75])
+    assert dict(est.net_.callbacks_)["kl_warmup"].get_params() == {"beta": 1.0, "epochs": 4}
+
+
 def test_partial_fit_trains_one_epoch_per_call_and_continues_warm_up(X):
     est = fast(kl_warmup=2)
     for n in range(1, 5):

@@ -1,0 +1,258 @@
+"""skae's training rules, as skorch callbacks.
+
+:class:`TrainingGuard` (divergence, interruption, last good weights),
+:class:`EarlyStopping` (the estimators' ``tol`` rule), :class:`ThreadPolicy`
+(``n_jobs``), :class:`AdaptiveLearningRate` (``learning_rate='adaptive'``),
+:class:`KLWarmup` (the VAE's ``kl_warmup``) and :class:`ProgressBar`
+(``verbose=1``). Each is configured through its ``__init__`` parameters,
+and after the net is built through skorch's
+``net.set_params(callbacks__<name>__<param>=...)``.
+"""
+
+import math
+import warnings
+
+import torch
+from skorch.callbacks import Callback, LRScheduler
+from skorch.callbacks import EarlyStopping as _SkorchEarlyStopping
+from skorch.utils import noop
+
+from ._threads import forward_flops, resolve_n_jobs, set_threads
+from .exceptions import TrainingDivergedError
+
+
+def _clone(tree):
+    """Copy nested dicts and lists, cloning tensors (cheaper than deepcopy)."""
+    if isinstance(tree, torch.Tensor):
+        return tree.detach().clone()
+    if isinstance(tree, dict):
+        return {k: _clone(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_clone(v) for v in tree)
+    return tree
+
+
+class TrainingGuard(Callback):
+    """Keep the last good weights; stop on divergence; survive Ctrl-C.
+
+    - At the start of each epoch, the module's weights and the optimizer's
+      state are copied (after every callback's ``on_train_begin``, so a
+      checkpoint loaded by skorch's ``LoadInitState`` is what gets copied).
+    - An epoch whose training or validation loss is NaN or infinite (any
+      of its batches was) restores both (the optimizer's moments have seen
+      the non-finite gradients) and raises :class:`TrainingDivergedError`
+      naming the epoch and learning rate, and whether an epoch completed
+      (without one, the estimator forgets the net).
+    - skorch ends training quietly on ``KeyboardInterrupt``; when that
+      happens mid-epoch, the half-trained weights are replaced by the last
+      completed epoch's, the unfinished epoch is dropped from the history,
+      and a warning says so.
+
+    It also counts what the estimator checks after training: the epochs
+    completed in this call (``epochs_run_``), whether Ctrl-C ended it
+    (``interrupted_``), and how many epochs of history a callback loaded
+    before the first epoch (``resumed_epochs_``, e.g. skorch's
+    ``LoadInitState``).
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        self.epochs_run_ = 0
+        self.interrupted_ = False
+        self.history_at_start_ = len(net.history)
+        self.resumed_epochs_ = None
+
+    def on_epoch_begin(self, net, **kwargs):
+        if self.resumed_epochs_ is None:  # callbacks' on_train_begin have all run
+            self.resumed_epochs_ = len(net.history) - 1 - self.history_at_start_
+        self._snapshot(net)
+
+    # The snapshot lives only while training: device tensors kept afterwards
+    # would be pickled with the estimator and tie it to that device.
+    def _snapshot(self, net):
+        self.good_state_ = _clone(net.module_.state_dict())
+        self.good_optimizer_state_ = _clone(net.optimizer_.state_dict())
+
+    def _restore(self, net):
+        net.module_.load_state_dict(self.good_state_)
+        net.optimizer_.load_state_dict(self.good_optimizer_state_)
+
+    def on_epoch_end(self, net, **kwargs):
+        # The epoch's losses are means of its batch losses, so one non-finite
+        # batch shows here; checking once per epoch keeps the batch loop lean,
+        # and the rollback target (this epoch's start) is the same.
+        row = net.history[-1]
+        for prefix in ("train", "valid"):
+            value = row.get(prefix + "_loss")
+            if value is not None and not math.isfinite(value):
+                self._diverged(net, prefix, value)
+        self.epochs_run_ += 1
+
+    def _diverged(self, net, prefix, value):
+        lr = net.optimizer_.param_groups[0]["lr"]  # before the rollback restores it
+        self.rollback(net, drop_epoch=True)
+        completed = len(net.history)
+        # With no completed epoch there are no trained weights: the estimator
+        # then forgets the net (see BaseAutoencoder._fit_net).
+        kept = (f"The weights of the last completed epoch ({completed}) were kept."
+                if completed else "No epoch completed, so the estimator is left unfitted.")
+        at = "" if lr == net.lr else f"; it was {lr:g} when training diverged"
+        raise TrainingDivergedError(
+            f"Training diverged: the {prefix} loss became {value} in epoch {completed + 1}. "
+            f"{kept} Lower learning_rate_init (it is {net.lr:g}{at}), scale the data "
+            f"(e.g. StandardScaler), or clip gradients with max_grad_norm."
+        )
+
+    def rollback(self, net, drop_epoch=False):
+        """Restore the weights from the start of the current epoch, if unfinished.
+
+        The current epoch is dropped from the history when it did not finish
+        (no ``train_loss`` yet) or when ``drop_epoch`` says so. Returns whether
+        it was dropped.
+        """
+        drop = bool(net.history) and (drop_epoch or "train_loss" not in net.history[-1])
+        if drop and hasattr(self, "good_state_"):
+            self._restore(net)
+            del net.history[-1]
+        self.__dict__.pop("good_state_", None)
+        self.__dict__.pop("good_optimizer_state_", None)
+        return drop
+
+    def on_train_end(self, net, **kwargs):
+        self.resumed_epochs_ = self.resumed_epochs_ or 0
+        if self.rollback(net):
+            self.interrupted_ = True
+            warnings.warn(
+                f"Training was interrupted; kept the weights of the last completed "
+                f"epoch ({len(net.history)}).",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        net.module_.eval()
+
+
+class EarlyStopping(_SkorchEarlyStopping):
+    """skorch's ``EarlyStopping`` with the estimators' ``tol`` rule, saying why it stopped.
+
+    ``threshold`` is the estimator's ``tol``. skorch runs ``PrintLog``
+    after every other callback, so the epoch whose ``on_epoch_end`` stops
+    training would never reach the per-epoch table (``verbose=2``). This
+    prints that row first, then the stopping message, which (unlike
+    skorch's) says that an improvement counts only above ``tol``: the table
+    marks every new best. The reason is kept as ``stop_reason_`` (None
+    until the callback stops training) for :class:`ProgressBar`.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        super().on_train_begin(net, **kwargs)
+        self.stop_reason_ = None
+
+    def on_epoch_end(self, net, **kwargs):
+        sink, self.sink = self.sink, noop  # skorch's stopping message: replaced below
+        try:
+            super().on_epoch_end(net, **kwargs)
+        except KeyboardInterrupt:
+            self.stop_reason_ = self._reason()
+            print_log = dict(net.callbacks_).get("print_log")
+            if print_log is not None:
+                print_log.on_epoch_end(net)
+            self.sink = sink
+            self._sink(f"Stopping since {self.stop_reason_}.", verbose=net.verbose)
+            raise
+        finally:
+            self.sink = sink
+
+    def _reason(self):
+        by = ""
+        if self.threshold > 0:
+            scale = "relative" if self.threshold_mode == "rel" else "absolute"
+            by = f"by more than tol={self.threshold:g} ({scale}) "
+        return f"{self.monitor} has not improved {by}in the last {self.patience} epochs"
+
+
+class ThreadPolicy(Callback):
+    """Set the torch threads of each epoch (the estimators' ``n_jobs``).
+
+    At the start of each training call it reads torch's thread count (the
+    ceiling of the policy, which the estimator restores afterwards) and the
+    work of one training step (three forward passes of a batch, see
+    :func:`~skae._threads.forward_flops`). With ``n_jobs=None`` the choice
+    is made again at each epoch start, so a fit follows a machine that gets
+    busier or quieter (see :mod:`skae._threads`).
+
+    Parameters
+    ----------
+    n_jobs : int or None, default=None
+        The estimator's ``n_jobs``: None is skae's policy, an int follows
+        joblib's convention.
+    """
+
+    def __init__(self, n_jobs=None):
+        self.n_jobs = n_jobs
+
+    def on_train_begin(self, net, **kwargs):
+        self.ceiling_ = torch.get_num_threads()
+        self.flops_ = 3 * net.batch_size * forward_flops(net)
+
+    def on_epoch_begin(self, net, **kwargs):
+        set_threads(resolve_n_jobs(self.n_jobs, self.flops_, self.ceiling_))
+
+
+class AdaptiveLearningRate(LRScheduler):
+    """skorch's ``LRScheduler`` around torch's ``ReduceLROnPlateau``, dropped after training.
+
+    The torch scheduler holds the optimizer, which skorch pickles apart
+    (mapping its tensors to a device): kept after training, it would be
+    pickled again as it is. ``on_train_begin`` makes a new one anyway.
+    """
+
+    def on_train_end(self, net, **kwargs):
+        self.lr_scheduler_ = None
+
+
+class KLWarmup(Callback):
+    """Anneal the VAE's KL weight linearly from 0 to ``beta`` over ``epochs``."""
+
+    def __init__(self, beta, epochs):
+        self.beta = beta
+        self.epochs = epochs
+
+    def on_epoch_begin(self, net, **kwargs):
+        done = len(net.history) - 1  # epochs completed before this one
+        weight = self.beta * min(1.0, done / self.epochs) if self.epochs else self.beta
+        net.criterion_.beta = weight
+        net.history.record("kl_weight", weight)
+
+    def on_train_end(self, net, **kwargs):
+        net.criterion_.beta = self.beta
+
+
+class ProgressBar(Callback):
+    """A tqdm progress bar over epochs showing the latest losses.
+
+    ``total`` is the number of epochs of the coming training call (the
+    estimator sets it before each; ``net.max_epochs`` when None). When a
+    callback with a ``stop_reason_`` (:class:`EarlyStopping`) ends training
+    before ``total`` epochs, a line after the bar says why.
+    """
+
+    def __init__(self, total=None):
+        self.total = total
+
+    def on_train_begin(self, net, **kwargs):
+        from tqdm.auto import tqdm
+
+        self.bar_ = tqdm(total=self.total or net.max_epochs, unit="epoch", leave=True)
+
+    def on_epoch_end(self, net, **kwargs):
+        row = net.history[-1]
+        self.bar_.set_postfix(
+            {k: f"{row[k]:.4g}" for k in ("train_loss", "valid_loss") if k in row}, refresh=False
+        )
+        self.bar_.update(1)
+
+    def on_train_end(self, net, **kwargs):
+        self.bar_.close()
+        reasons = [getattr(cb, "stop_reason_", None) for _, cb in net.callbacks_]
+        reason = next((r for r in reasons if r), None)
+        if reason is not None and self.bar_.n < self.bar_.total:
+            print(f"Stopped early after {self.bar_.n} of {self.bar_.total} epochs: {reason}.")
