@@ -42,7 +42,15 @@ Switches (``LabelShapedAutoencoder`` parameters):
 - ``target_grad``: ``'all'`` (the target trains the whole encoder) or
   ``'last'`` (its gradient stops at the encoder's last layer: the target can
   only turn the hidden features into the code linearly, the hidden features
-  stay the reconstruction's).
+  stay the reconstruction's) or ``'scaled'`` (label-rate-aware depth: the
+  target trains the code layer fully and the layers below it with its
+  gradient scaled by ``min(1, n_labeled / depth_rows)``, ``n_labeled`` the
+  labeled rows it trains on; at 1 this is exactly ``'all'``).
+- ``monitor``: what the held-out epoch choice minimises: ``'target'`` (the
+  held-out rows' target loss) or ``'total'`` (the training loss's
+  expectation: ``(1 - w)`` x the reconstruction of every row plus ``w`` x
+  the held-out target loss scaled as ``target_scale`` scales it on average:
+  1, the label rate, or its square root).
 """
 
 import math
@@ -144,7 +152,7 @@ class LabelShapedAutoencoder:
                  max_iter=60, batch_size=128, learning_rate=3e-3, target_scale="labeled",
                  holdout=0.0, corruption=0.0, consistency=0.0, mixup=0.0, code_dropout=0.0,
                  head_decay=0.0, pseudo=0.0, pseudo_epochs=20, pretrain=0, target_grad="all",
-                 random_state=0):
+                 depth_rows=1000, monitor="target", random_state=0):
         self.n_components = n_components
         self.target_weight = target_weight
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -162,6 +170,8 @@ class LabelShapedAutoencoder:
         self.pseudo_epochs = pseudo_epochs
         self.pretrain = pretrain
         self.target_grad = target_grad
+        self.depth_rows = depth_rows
+        self.monitor = monitor
         self.random_state = random_state
 
     # ------------------------------------------------------------ losses
@@ -195,8 +205,13 @@ class LabelShapedAutoencoder:
         return out
 
     def _encode_for_target(self, model, x):
-        if self.target_grad == "all":
+        scale = getattr(self, "depth_scale_", 1.0) if self.target_grad == "scaled" else None
+        if self.target_grad == "all" or scale is not None and scale >= 1:
             return model.encoder(x)
+        if scale is not None:  # gradient into the hidden layers scaled by `scale`
+            hidden = model.encoder[:-1](x)
+            hidden = scale * hidden + (1 - scale) * hidden.detach()
+            return model.encoder[-1](hidden)
         with torch.no_grad():
             hidden = model.encoder[:-1](x)
         return model.encoder[-1](hidden)
@@ -253,6 +268,7 @@ class LabelShapedAutoencoder:
                               replace=False)
         train_y = y_codes.copy()
         train_y[held] = -1
+        self.depth_scale_ = min(1.0, int((train_y >= 0).sum()) / self.depth_rows)
         model = _Model(flat.shape[1], self.n_components, self.hidden_layer_sizes,
                        flat.shape[1], n_classes)
         params = [{"params": list(model.encoder.parameters()) + list(model.decoder.parameters())},
@@ -260,6 +276,7 @@ class LabelShapedAutoencoder:
         opt = torch.optim.Adam(params, lr=self.learning_rate)
         X_t, C_t = torch.from_numpy(flat), torch.from_numpy(cats)
         best = (math.inf, None)
+        self.best_epoch_ = None  # the epoch kept by the held-out target loss (None: the last)
         w = self.target_weight
         epochs = self.max_iter
         self.n_iter_ = 0
@@ -300,8 +317,16 @@ class LabelShapedAutoencoder:
                     h = torch.from_numpy(held)
                     val = F.cross_entropy(model.head(model.encoder(X_t[h])),
                                           torch.from_numpy(y_codes[held])).item()
+                    if self.monitor == "total":
+                        rate = (train_y >= 0).mean()
+                        scale = {"labeled": 1.0, "rows": rate,
+                                 "sqrt": math.sqrt(rate)}[self.target_scale]
+                        rec_all = self._reconstruction(model.decoder(model.encoder(X_t)),
+                                                       X_t, C_t).mean().item()
+                        val = (1 - w) * rec_all + w * scale * val
                 if val < best[0]:
                     best = (val, {k: v.clone() for k, v in model.state_dict().items()})
+                    self.best_epoch_ = epoch + 1
         if best[1] is not None:
             model.load_state_dict(best[1])
         self.model_ = model.eval()
@@ -332,6 +357,8 @@ VARIANTS = {
     "pseudo": {"pseudo": 0.95},
     "pretrain": {"pretrain": 30},
     "last": {"target_grad": "last"},
+    "depth": {"target_grad": "scaled"},
+    "total": {"monitor": "total"},
 }
 
 
