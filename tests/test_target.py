@@ -101,7 +101,11 @@ def test_target_loss_sums_labeled_columns():
 @pytest.mark.parametrize("Criterion, build", [
     (AutoencoderCriterion, build_autoencoder), (VAECriterion, build_variational_autoencoder)])
 def test_criterion_weighs_labeled_rows_by_the_batch(Criterion, build):
-    """``(1 - w) * reconstruction + w * (sum over labeled rows) / batch rows``, on the code."""
+    """``(1 - w) * reconstruction + w * (sum over labeled rows) / n``, on the code.
+
+    ``n`` is sqrt(labeled rows * batch rows) by default, the batch's rows with
+    ``target_scale='rows'`` and its labeled rows with ``'labeled'``.
+    """
     module = build(Architecture(4, 2, targets=(3,))).eval()  # eval: the VAE's code is mu
     x = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
     y = torch.tensor([[0.0], [2.0], [float("nan")], [1.0], [float("nan")], [float("nan")]])
@@ -110,9 +114,12 @@ def test_criterion_weighs_labeled_rows_by_the_batch(Criterion, build):
         alone = Criterion()(y_pred, x, module)
         per_row = target_loss(module.target(module.encode(x)), y, (3,))
         combined = Criterion(target_weight=0.25)(y_pred, x, module, y)
+        by_rows = Criterion(target_weight=0.25, target_scale="rows")(y_pred, x, module, y)
         by_labeled = Criterion(target_weight=0.25, target_scale="labeled")(y_pred, x, module, y)
-    assert_allclose(float(combined), float(0.75 * alone + 0.25 * per_row.sum() / 6), rtol=1e-6)
-    assert_allclose(float(by_labeled), float(0.75 * alone + 0.25 * per_row.sum() / 3), rtol=1e-6)
+    target = per_row.sum()
+    assert_allclose(float(combined), float(0.75 * alone + 0.25 * target / 18 ** 0.5), rtol=1e-6)
+    assert_allclose(float(by_rows), float(0.75 * alone + 0.25 * target / 6), rtol=1e-6)
+    assert_allclose(float(by_labeled), float(0.75 * alone + 0.25 * target / 3), rtol=1e-6)
 
 
 # ---------------------------------------------------------- labels help
