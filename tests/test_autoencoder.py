@@ -233,7 +233,9 @@ def test_lbfgs_is_full_batch_with_line_search(X):
     assert [len(row["batches"]) for row in est.net_.history] == [1]
 
 
-@pytest.mark.parametrize("seed", range(5))
+# Seed 1 is the one that blew up (issue #22); the others run with the slow tests.
+@pytest.mark.parametrize("seed", [pytest.param(s, marks=() if s == 1 else pytest.mark.slow)
+                                  for s in range(5)])
 def test_lbfgs_survives_float32_noise_on_small_integer_data(seed):
     # Late L-BFGS iterations measure curvature in float32 rounding noise; a
     # step from such a memory once blew the weights up to NaN (seed 1). A

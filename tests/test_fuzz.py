@@ -167,7 +167,9 @@ def test_fit_on_fuzzed_arrays(Est, case):
 @pytest.mark.parametrize("Est", ESTIMATORS)
 # The fuzzer makes text columns of numbers on purpose; the warning about them is
 # pinned in test_tabular.py (test_text_columns_of_numbers_dates_or_identifiers_...).
-@pytest.mark.filterwarnings("ignore:Column '.*' is text whose:UserWarning")
+@pytest.mark.filterwarnings("ignore:Column '.*' is text:UserWarning")
+# ... and columns with no observed value (pinned in test_tabular.py too).
+@pytest.mark.filterwarnings("ignore:Column '.*' has no observed values:UserWarning")
 @FUZZ
 @given(case=dataframes())
 def test_fit_on_fuzzed_dataframes(Est, case):
