@@ -301,6 +301,29 @@ class Cache:
         with self._lock():
             self.data = {**self.data, **self._read()}
 
+    def cell(self, key, compute, refresh=False):
+        """The cell ``key`` and whether it was computed now.
+
+        Read from the cache (re-read first: another process sharing the file
+        may have written it) unless ``refresh``; else ``compute()``, a dict,
+        is run with warnings silenced, given its ``seconds`` (unless it timed
+        itself) and the 1-minute load average, and stored.
+        """
+        if not refresh:
+            if self.get(key) is None:
+                self.refresh()
+            if self.get(key) is not None:
+                return self.get(key), False
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            start = time.perf_counter()
+            result = compute()
+            result.setdefault("seconds", time.perf_counter() - start)
+        result["loadavg_1min"] = round(os.getloadavg()[0], 2)
+        self.refresh()  # keep the cells other processes wrote meanwhile
+        self.put(key, result)
+        return result, True
+
 
 def run_cell(cache, key, name, fn, args, skae_cls):
     """Cached result of one contender on one (table, rate, seed), or None."""

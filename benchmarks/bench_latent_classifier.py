@@ -66,9 +66,6 @@ Run ``nice python benchmarks/bench_latent_classifier.py --threads 1``, or
 import functools
 import hashlib
 import json
-import os
-import time
-import warnings
 
 import _common
 import numpy as np
@@ -327,19 +324,10 @@ def cell_key(table, rows, budget, draw, k, contender, args, variant):
 
 
 def run_cell(cache, key, fn, refresh):
-    if not refresh:
-        if cache.get(key) is None:
-            cache.refresh()
-        if cache.get(key) is not None:
-            return cache.get(key)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        start = time.perf_counter()
-        value = fn()
-        seconds = time.perf_counter() - start
-    result = {"score": value, "seconds": seconds, "loadavg_1min": round(os.getloadavg()[0], 2)}
-    cache.put(key, result)
-    print(f"  {key.split('|{')[0]}: {value:.4f} ({seconds:.1f} s)", flush=True)
+    result, computed = cache.cell(key, lambda: {"score": fn()}, refresh)
+    if computed:
+        print(f"  {key.split('|{')[0]}: {result['score']:.4f} ({result['seconds']:.1f} s)",
+              flush=True)
     return result
 
 

@@ -397,19 +397,9 @@ def legacy_key(cache, key):
 
 
 def run_cell(cache, key, fn, refresh):
-    if not refresh:
-        if cache.get(key) is None:
-            cache.refresh()
-        if cache.get(key) is not None:
-            return cache.get(key)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        start = time.perf_counter()
-        result = fn()
-        result.setdefault("seconds", time.perf_counter() - start)
-    result["loadavg_1min"] = round(os.getloadavg()[0], 2)
-    cache.refresh()  # another process may have written cells since: keep them
-    cache.put(key, result)
+    result, computed = cache.cell(key, fn, refresh)
+    if not computed:
+        return result
     table, _, name, settings = key.split("|")[:4]
     print(f"  {table} {name} {settings[:40]}: AUC {result['auc']:.3f}, "
           f"{result['seconds']:.1f} s", flush=True)

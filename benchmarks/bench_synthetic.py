@@ -101,7 +101,6 @@ smoke run, not a measurement).
 """
 
 import functools
-import os
 import time
 import warnings
 from pathlib import Path
@@ -460,17 +459,10 @@ def cell_key(info, name, args):
 
 
 def run_cell(cache, key, fn, refresh):
-    if not refresh:
-        if cache.get(key) is None:
-            cache.refresh()  # another process sharing the cache may have done it
-        if cache.get(key) is not None:
-            return cache.get(key)
-    result = fn()
-    result["loadavg_1min"] = round(os.getloadavg()[0], 2)
-    cache.refresh()
-    cache.put(key, result)
-    print(f"  {key}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                                   for k, v in result.items()), flush=True)
+    result, computed = cache.cell(key, fn, refresh)
+    if computed:
+        print(f"  {key}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                       for k, v in result.items()), flush=True)
     return result
 
 
