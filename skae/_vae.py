@@ -11,7 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import _tabular
+from . import _synthetic
 from ._base import BaseAutoencoder
 from ._callbacks import KLWarmup
 from ._docstrings import ATTRIBUTES, params
@@ -305,11 +305,11 @@ class VAETransformer(BaseAutoencoder):
             Z = rng.standard_normal((n_samples, self.n_components_))
             return self.inverse_transform(Z)
         module, device = self.net_.module_, self.net_.device
-        given = _tabular.checked_conditions(conditions, self._table) if conditions else {}
+        given = _synthetic.checked_conditions(conditions, self._table) if conditions else {}
         seed = int(rng.randint(np.iinfo(np.int32).max))
         generator = torch.Generator(device=device).manual_seed(seed)
         if given:
-            row = torch.as_tensor(_tabular.given_row(given, self._table), device=device,
+            row = torch.as_tensor(_synthetic.given_row(given, self._table), device=device,
                                   dtype=next(module.parameters()).dtype)
             with torch.inference_mode():
                 Z, ess = module.eval().conditional_codes(row, n_samples, generator, self.loss)
@@ -325,7 +325,7 @@ class VAETransformer(BaseAutoencoder):
         loss = self.loss
         drawn = self._batched(Z, lambda m, zb: m.output.draw(m.decoder(zb), generator, loss,
                                                              m.log_scale))
-        frame = _tabular.sampled_frame(drawn, self._table, rng, given)
+        frame = _synthetic.sampled_frame(drawn, self._table, rng, given)
         # Fitted on an array (no column names): an array back, as the input was.
         return frame if hasattr(self, "feature_names_in_") else frame.to_numpy()
 
