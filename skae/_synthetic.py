@@ -19,7 +19,7 @@ from ._tabular import (
     _plain,
     as_numeric_dtype,
     from_model_output,
-    standardised,
+    to_model_input,
 )
 from .modules import BINARY, CATEGORICAL, NUMERIC
 
@@ -92,6 +92,9 @@ def checked_conditions(conditions, table):
 def given_row(given, table):
     """One row as the network reads it: the given values, missing elsewhere.
 
+    Encoded by :func:`skae._tabular.to_model_input`, as ``transform``
+    encodes a row with gaps.
+
     Parameters
     ----------
     given : dict
@@ -100,19 +103,11 @@ def given_row(given, table):
 
     Returns
     -------
-    row : ndarray of float64 of shape (1, n_columns)
-        NaN (a categorical column: -1) where not given.
+    row : ndarray of shape (1, n_columns)
     """
-    row = np.array([[-1.0 if c.kind == CATEGORICAL else np.nan for c in table]])
-    for j, value in given.items():
-        column = table[j]
-        if column.kind == CATEGORICAL:
-            row[0, j] = column.levels.index(value)
-        elif column.kind == BINARY:
-            row[0, j] = float(value)
-        else:
-            row[0, j] = standardised(float(value), column.mean, column.scale)
-    return row
+    row = pd.DataFrame([[given.get(j) for j in range(len(table))]],
+                       columns=[c.name for c in table], dtype=object)
+    return to_model_input(row, table)
 
 
 def sampled_frame(drawn, table, random_state, given=None):
