@@ -6,6 +6,7 @@ import pytest
 import torch
 from _helpers import dense_shapes
 from torch import nn
+from torch.nn import functional as F
 
 from skae.losses import elbo, iwae_bound, iwae_log_weights, kl_normal, negative_log_likelihood
 from skae.modules import (
@@ -16,6 +17,7 @@ from skae.modules import (
     Autoencoder,
     Corruption,
     Dropout,
+    TabularOutput,
     TiedConvTranspose2d,
     TiedLinear,
     VariationalAutoencoder,
@@ -398,3 +400,108 @@ def test_autoencoder_corrupts_only_in_training():
     assert not torch.allclose(z_train, ae.encode(x))
     # encode never corrupts, in either mode.
     torch.testing.assert_close(ae.encode(x), ae.eval().encode(x))
+
+
+# --------------------------------------------------------------------------
+# A table's heads
+# --------------------------------------------------------------------------
+
+# Kinds interleaved, categorical columns of different widths (one of one level).
+TABLE = [("numeric", 1), ("categorical", 3), ("binary", 1), ("categorical", 5),
+         ("categorical", 1), ("categorical", 2)]
+CATEGORICAL_COLUMNS = [1, 3, 4, 5]
+
+
+def table_rows(n_rows, dtype=torch.float32, n_draws=None):
+    """Decoder outputs ``h`` (with ``n_draws`` leading draws) and columns ``x`` with gaps."""
+    heads = TabularOutput(TABLE)
+    shape = (n_rows, heads.width) if n_draws is None else (n_draws, n_rows, heads.width)
+    h = (3 * torch.randn(shape, dtype=dtype)).requires_grad_()
+    x = torch.stack([torch.randn(n_rows, dtype=dtype)]
+                    + [torch.randint(-1, n, (n_rows,)).to(dtype) if kind == "categorical"
+                       else torch.randint(0, 2, (n_rows,)).to(dtype) for kind, n in TABLE[1:]],
+                    dim=1)
+    x[0, 0] = torch.nan
+    return heads, h, x
+
+
+def padded_cross_entropies(h, x, heads):
+    """The categorical columns' losses as one padded cross-entropy (as skae once did).
+
+    Each column's logits are padded to the widest column's with -inf, which
+    the softmax gives no weight; code -1 adds no loss.
+    """
+    slices = [heads.slices[j] for j in CATEGORICAL_COLUMNS]
+    width = max(b - a for a, b in slices)
+    index = torch.tensor([list(range(a, b)) + [heads.width] * (width - (b - a))
+                          for a, b in slices])
+    padded = torch.cat([h, torch.full_like(h[..., :1], -torch.inf)], dim=-1)[..., index]
+    codes = x[:, CATEGORICAL_COLUMNS].long().expand(padded.shape[:-1])
+    losses = F.cross_entropy(padded.reshape(-1, width), codes.reshape(-1), ignore_index=-1,
+                             reduction="none")
+    return losses.reshape(codes.shape)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("n_draws", [None, 3])
+def test_table_heads_score_each_categorical_column_over_its_own_levels(dtype, n_draws):
+    heads, h, x = table_rows(50, dtype, n_draws)
+    expected = padded_cross_entropies(h, x, heads)
+    losses = heads.column_losses(h, x)[..., CATEGORICAL_COLUMNS]
+    torch.testing.assert_close(losses, expected)
+    grad, = torch.autograd.grad(losses.sum(), h)
+    expected_grad, = torch.autograd.grad(expected.sum(), h)
+    torch.testing.assert_close(grad, expected_grad)
+    categorical_only = TabularOutput([TABLE[j] for j in CATEGORICAL_COLUMNS])
+    x_codes, h_codes = x[:, CATEGORICAL_COLUMNS], h[..., 2:]
+    torch.testing.assert_close(categorical_only.negative_log_likelihood(h_codes, x_codes),
+                               expected.sum(-1))
+
+
+@pytest.mark.parametrize("n_draws", [None, 3])
+def test_table_heads_give_each_categorical_column_its_softmax(n_draws):
+    heads, h, _ = table_rows(20, n_draws=n_draws)
+    out = heads(h)
+    for j in CATEGORICAL_COLUMNS:
+        a, b = heads.slices[j]
+        torch.testing.assert_close(out[..., a:b], torch.softmax(h[..., a:b], dim=-1))
+    torch.testing.assert_close(out[..., 0], h[..., 0])
+    torch.testing.assert_close(out[..., 1], torch.sigmoid(h[..., 1]))
+
+
+def test_a_missing_level_adds_no_loss_and_no_gradient():
+    heads, h, x = table_rows(30)
+    x[:, CATEGORICAL_COLUMNS] = -1.0
+    losses = heads.column_losses(h, x)[:, CATEGORICAL_COLUMNS]
+    assert torch.equal(losses, torch.zeros_like(losses))
+    grad, = torch.autograd.grad(heads.column_losses(h, x).sum(), h)
+    assert torch.equal(grad[:, 2:], torch.zeros_like(grad[:, 2:]))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_large_logits_keep_the_categorical_heads_finite(dtype):
+    heads, h, x = table_rows(20, dtype)
+    h = (1e4 * h.detach()).requires_grad_()  # exp overflows without a shift
+    losses = heads.column_losses(h, x)
+    torch.testing.assert_close(losses[:, CATEGORICAL_COLUMNS], padded_cross_entropies(h, x, heads))
+    grad, = torch.autograd.grad(losses.sum(), h)
+    assert torch.isfinite(grad).all()
+    out = heads(h)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out[:, 2:5].sum(-1), torch.ones(20, dtype=dtype))
+
+
+def test_table_heads_draw_each_categorical_column_in_turn_from_one_stream():
+    # One uniform per row for each categorical column, in column order, after
+    # the one-wide kinds' draws: a seeded generator draws what it always drew.
+    heads, h, _ = table_rows(200)
+    h = h.detach()
+    drawn = heads.draw(h, torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(0)
+    torch.rand((200, 1), generator=generator)  # the binary column's draws (no noise on numbers)
+    for j in CATEGORICAL_COLUMNS:
+        a, b = heads.slices[j]
+        cumulative = torch.softmax(h[:, a:b], dim=-1).cumsum(-1)
+        u = torch.rand((200, 1), generator=generator)
+        codes = (cumulative < u).sum(-1).clamp(max=b - a - 1)
+        assert torch.equal(drawn[:, a:b], F.one_hot(codes, b - a).float())

@@ -9,6 +9,7 @@ class here.
 """
 
 from itertools import accumulate
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -57,8 +58,11 @@ class _ColumnKind:
     (None: identity) applies; ``loss(heads, target, numeric)`` is its
     element-wise loss, where ``numeric`` is the loss the estimator chose for
     numbers. A kind that is not one-wide is a level code, one-hot encoded
-    or embedded, decoded by one logit per level (``head_width``), with the
-    softmax as activation and ``loss(logits, codes)`` its cross-entropy.
+    or embedded, decoded by one logit per level (``head_width``); its
+    columns' logits sit side by side, where :class:`_Levels` says, and its
+    ``activation(logits, levels)`` (a softmax per column), ``loss(logits,
+    codes, levels)`` (a cross-entropy per column) and ``draw(logits,
+    levels, generator)`` treat all of them at once.
     :class:`TabularInput` and :class:`TabularOutput` batch the columns of
     each kind, kind by kind in the order of :data:`COLUMN_KINDS`.
 
@@ -122,10 +126,46 @@ class _Binary(_ColumnKind):
         return (_uniform_like(heads, generator) < torch.sigmoid(heads)).to(heads.dtype)
 
 
+class _Levels(NamedTuple):
+    """Where each of several categorical columns' logits sit, side by side in one tensor.
+
+    ``segment`` (long, one per logit) is the column each logit belongs to;
+    ``offsets`` (long, one per column and one more) where each column's
+    logits start, and the last one's end.
+    """
+
+    segment: torch.Tensor
+    offsets: torch.Tensor
+
+    @classmethod
+    def of(cls, n_levels, device=None):
+        """The layout of columns with ``n_levels`` levels each, in that order."""
+        sizes = torch.as_tensor(n_levels, dtype=torch.long, device=device)
+        segment = torch.repeat_interleave(torch.arange(len(sizes), device=device), sizes)
+        return cls(segment, F.pad(sizes.cumsum(0), (1, 0)))
+
+    @property
+    def starts(self):
+        """Where each column's logits start."""
+        return self.offsets[:-1]
+
+    def sums(self, values):
+        """Each column's sum of ``values`` (shape (..., width)), shape (..., n_columns)."""
+        offsets = self.offsets.expand(*values.shape[:-1], len(self.offsets))
+        return torch.segment_reduce(values, "sum", offsets=offsets, axis=values.dim() - 1)
+
+    def spread(self, values):
+        """Each column's entry of ``values`` (shape (..., n_columns)) at each of its logits."""
+        return values.index_select(-1, self.segment)
+
+
 class _Categorical(_ColumnKind):
-    """A categorical column: its level code in, one logit per level out, cross-entropy.
+    """Categorical columns: level codes in, one logit per level out, cross-entropy.
 
     An unknown level (code -1) enters as a zero vector and adds no loss.
+    The columns' logits sit side by side (``levels``, a :class:`_Levels`)
+    and each method treats all columns at once, without padding them to a
+    common width.
     """
 
     one_wide = False
@@ -135,22 +175,56 @@ class _Categorical(_ColumnKind):
         return n_levels
 
     @staticmethod
-    def activation(h):
-        return torch.softmax(h, dim=-1)
+    def _exp(logits, levels):
+        """``exp(logits - top)`` and each column's sum of it and shift ``top``.
 
-    @staticmethod
-    def loss(logits, codes):
-        flat = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), codes.reshape(-1),
-                               ignore_index=-1, reduction="none")
-        return flat.reshape(codes.shape)
+        ``top``, each column's largest logit, keeps the exponentials finite;
+        each column's softmax is ``exp / sum`` and its log-sum-exp
+        ``log(sum) + top``, whatever ``top`` (it takes no gradient).
+        """
+        n_columns = len(levels.offsets) - 1
+        with torch.no_grad():
+            top = logits.new_full((*logits.shape[:-1], n_columns), -torch.inf).scatter_reduce_(
+                -1, levels.segment.expand(logits.shape), logits, "amax")
+            top = torch.where(torch.isfinite(top), top, 0.0)
+        exp = torch.exp(logits - levels.spread(top))
+        return exp, levels.sums(exp), top
 
-    @staticmethod
-    def draw(logits, generator=None, loss="mse", log_scale=None):
-        """Levels drawn from ``softmax(logits)`` (not its argmax), as one-hot vectors."""
-        cumulative = torch.softmax(logits, dim=-1).cumsum(-1)
-        u = _uniform_like(logits[..., :1], generator)
-        codes = (cumulative < u).sum(-1, keepdim=True).clamp(max=logits.shape[-1] - 1)
-        return torch.zeros_like(logits).scatter_(-1, codes, 1.0)
+    @classmethod
+    def activation(cls, logits, levels):
+        """Each column's softmax over its levels, shape of ``logits``."""
+        exp, total, _ = cls._exp(logits, levels)
+        return exp / levels.spread(total)
+
+    @classmethod
+    def loss(cls, logits, codes, levels):
+        """Each column's cross-entropy ``logsumexp(logits) - logits[code]``; code -1 adds 0.
+
+        ``codes`` (long, shape (..., n_columns)) broadcasts against the
+        logits' leading dimensions.
+        """
+        exp, total, top = cls._exp(logits, levels)
+        codes = codes.expand(*logits.shape[:-1], codes.shape[-1])
+        picked = logits.gather(-1, levels.starts + codes.clamp(min=0))
+        return torch.where(codes >= 0, total.log() + top - picked, 0.0)
+
+    @classmethod
+    def draw(cls, logits, levels, generator=None):
+        """Levels drawn from each column's softmax (not its argmax), as one-hot vectors.
+
+        One uniform draw per row from ``generator`` for each column in turn
+        (the draws :func:`_uniform_like` makes on a column's first logit):
+        the level drawn is the first whose cumulative probability reaches
+        it.
+        """
+        n_columns = len(levels.offsets) - 1
+        cumulative = cls.activation(logits, levels).cumsum(-1)
+        before = F.pad(cumulative, (1, 0)).index_select(-1, levels.starts)
+        u = _uniform_like(logits.new_empty(n_columns, *logits.shape[:-1]), generator)
+        below = cumulative - levels.spread(before) < levels.spread(u.movedim(0, -1))
+        codes = levels.sums(below.to(logits.dtype)).long()
+        codes = torch.minimum(codes, levels.offsets.diff() - 1)  # rounding: at most the last
+        return torch.zeros_like(logits).scatter_(-1, levels.starts + codes, 1.0)
 
 
 #: Each column kind by its name, in the order of a table's heads and losses.
@@ -422,8 +496,17 @@ class TabularOutput(_Columns, _ColumnHeads):
         with torch.no_grad():
             self.weights.fill_(1.0)
 
-    def _categorical(self):
-        return [(j, *self.slices[j]) for j in self._positions[CATEGORICAL]]
+    def _levels(self, device):
+        """The categorical heads' layout (:class:`_Levels`) and where they start in ``h``.
+
+        They come after the one-wide heads, side by side, in column order.
+        """
+        key = ("levels", str(device))
+        if key not in self._cache:
+            slices = [self.slices[j] for j in self._positions[CATEGORICAL]]
+            start = slices[0][0] if slices else self.width
+            self._cache[key] = _Levels.of([b - a for a, b in slices], device), start
+        return self._cache[key]
 
     def forward(self, h):
         """Apply each column's activation to its slice of ``h``.
@@ -445,8 +528,9 @@ class TabularOutput(_Columns, _ColumnHeads):
             if activation is not None:
                 heads = self._index(name + "_heads", h.device)
                 out[..., heads] = activation(h[..., heads])
-        for _, a, b in self._categorical():
-            out[..., a:b] = _Categorical.activation(h[..., a:b])
+        if self._positions[CATEGORICAL]:
+            levels, start = self._levels(h.device)
+            out[..., start:] = _Categorical.activation(h[..., start:], levels)
         return out
 
     def draw(self, h, generator=None, loss="mse", log_scale=None):
@@ -490,31 +574,26 @@ class TabularOutput(_Columns, _ColumnHeads):
             if len(heads):
                 out[..., heads] = COLUMN_KINDS[name].draw(h[..., heads], generator, loss,
                                                           log_scale)
-        for _, a, b in self._categorical():
-            out[..., a:b] = _Categorical.draw(h[..., a:b], generator)
+        if self._positions[CATEGORICAL]:
+            levels, start = self._levels(h.device)
+            out[..., start:] = _Categorical.draw(h[..., start:], levels, generator)
         return out
 
     def _index(self, name, device):
         key = (name, str(device))
-        if key not in self._cache and name in ("order", "levels"):
-            if name == "order":  # column j's place among the losses, one-wide kinds first
-                grouped = [j for kind in (*ONE_WIDE_KINDS, CATEGORICAL)
-                           for j in self._positions[kind]]
-                values = [grouped.index(j) for j in range(len(self.columns))]
-            else:  # each categorical column's head positions, padded with a dummy one
-                width = max((b - a for _, a, b in self._categorical()), default=0)
-                values = [list(range(a, b)) + [self.width] * (width - (b - a))
-                          for _, a, b in self._categorical()]
+        if key not in self._cache and name == "order":
+            # column j's place among the losses, one-wide kinds first
+            grouped = [j for kind in (*ONE_WIDE_KINDS, CATEGORICAL) for j in self._positions[kind]]
+            values = [grouped.index(j) for j in range(len(self.columns))]
             self._cache[key] = torch.tensor(values, dtype=torch.long, device=device)
         return super()._index(name, device)
 
     def _by_kind(self, h, x, numeric):
         """Per-column losses: ``numeric(h, x)`` for numeric columns, cross-entropy else.
 
-        One batched op per kind: the categorical columns' logits are padded
-        to the widest one (with -inf, which softmax gives no weight) and
-        share one cross-entropy. A missing target (NaN, or code -1) adds no
-        loss.
+        One batched op per kind: the categorical columns' cross-entropies
+        are computed together, each over its own levels (no padding). A
+        missing target (NaN, or code -1) adds no loss.
         """
         parts, device = [], h.device
         for name in ONE_WIDE_KINDS:
@@ -527,10 +606,10 @@ class TabularOutput(_Columns, _ColumnHeads):
                     heads, torch.nan_to_num(target).expand_as(heads), numeric)
                 parts.append(torch.where(missing, 0.0, losses))
         if self._positions[CATEGORICAL]:
-            padded = torch.cat([h, torch.full_like(h[..., :1], -torch.inf)], dim=-1)
-            logits = padded[..., self._index("levels", device)]  # (..., n, C, L)
-            codes = x.index_select(-1, self._index(CATEGORICAL, device)).long()
-            parts.append(_Categorical.loss(logits, codes.expand(logits.shape[:-1])))
+            levels, start = self._levels(device)
+            codes = x.index_select(-1, self._index(CATEGORICAL, device))
+            codes = torch.nan_to_num(codes, nan=-1.0).long()
+            parts.append(_Categorical.loss(h[..., start:], codes, levels))
         return torch.cat(parts, dim=-1).index_select(-1, self._index("order", device))
 
     def column_losses(self, h, x, loss="mse"):
