@@ -25,6 +25,7 @@ from skae.modules import (
     build_variational_autoencoder,
     conv_output_shapes,
 )
+from skae.modules._columns import WIDE_LEVELS
 
 
 def n_params(module):
@@ -406,10 +407,11 @@ def test_autoencoder_corrupts_only_in_training():
 # A table's heads
 # --------------------------------------------------------------------------
 
-# Kinds interleaved, categorical columns of different widths (one of one level).
-TABLE = [("numeric", 1), ("categorical", 3), ("binary", 1), ("categorical", 5),
-         ("categorical", 1), ("categorical", 2)]
-CATEGORICAL_COLUMNS = [1, 3, 4, 5]
+# Kinds interleaved, categorical columns of different widths: one of one level,
+# one wider than WIDE_LEVELS between narrower ones (which share a pass).
+TABLE = [("numeric", 1), ("categorical", 3), ("binary", 1), ("categorical", WIDE_LEVELS + 1),
+         ("categorical", 1), ("categorical", 2), ("categorical", 5)]
+CATEGORICAL_COLUMNS = [1, 3, 4, 5, 6]
 
 
 def table_rows(n_rows, dtype=torch.float32, n_draws=None):

@@ -34,6 +34,7 @@ from skorch.callbacks import EpochScoring
 import skae
 from skae import AutoencoderTransformer, VAETransformer
 from skae.modules import MAX_ONE_HOT_LEVELS
+from skae.modules._columns import WIDE_LEVELS
 
 ESTIMATORS = [AutoencoderTransformer, VAETransformer]
 N = 200
@@ -403,14 +404,23 @@ def marginal_decoder(est, X):
     return est
 
 
+def with_a_wide_column(X, seed=0):
+    """``X`` and a categorical column of more than WIDE_LEVELS levels (scored on its own)."""
+    levels = [f"z{i:03d}" for i in range(WIDE_LEVELS + 44)]
+    values = np.random.RandomState(seed).choice(levels, len(X))
+    return X.assign(zone=pd.Categorical(values, categories=levels))
+
+
 @pytest.mark.parametrize("Est", ESTIMATORS)
-def test_predicting_the_marginals_scores_one_in_every_column(Est):
+@pytest.mark.parametrize("table", [mixed_table, lambda: with_a_wide_column(mixed_table())],
+                         ids=["mixed", "wide"])
+def test_predicting_the_marginals_scores_one_in_every_column(Est, table):
     # Each column's loss is divided by the loss of predicting its marginal
     # (mean, flag frequency, level frequencies) on the training rows: that
     # prediction then scores exactly 1 per column, whatever its kind (and
     # the marginals fit measures against are the ones marginal_decoder sets:
     # any other constant prediction scores more).
-    X = mixed_table()
+    X = table()
     est = marginal_decoder(small(Est).fit(X), X)
     errors = est.reconstruction_error(X, per_feature=True)
     assert errors.shape == X.shape

@@ -46,6 +46,11 @@ def embedding_dim(n_levels):
     return min(32, round(1.6 * n_levels ** 0.56))
 
 
+#: A categorical column with more levels than this gets its heads' pass to
+#: itself (torch's dense reductions over its logits); narrower neighbours
+#: share one segmented pass.
+WIDE_LEVELS = 256
+
 #: The names of the column kinds, spelled here once.
 NUMERIC, BINARY, CATEGORICAL = "numeric", "binary", "categorical"
 
@@ -131,7 +136,9 @@ class _Levels(NamedTuple):
 
     ``segment`` (long, one per logit) is the column each logit belongs to;
     ``offsets`` (long, one per column and one more) where each column's
-    logits start, and the last one's end.
+    logits start, and the last one's end. Its reductions (:meth:`top`,
+    :meth:`sums`) and :meth:`spread` act on each column's logits; for one
+    column they are torch's dense reductions over the last dimension.
     """
 
     segment: torch.Tensor
@@ -145,18 +152,34 @@ class _Levels(NamedTuple):
         return cls(segment, F.pad(sizes.cumsum(0), (1, 0)))
 
     @property
+    def n_columns(self):
+        return len(self.offsets) - 1
+
+    @property
     def starts(self):
         """Where each column's logits start."""
         return self.offsets[:-1]
 
+    def top(self, values):
+        """Each column's largest of ``values`` (shape (..., width)), shape (..., n_columns)."""
+        if self.n_columns == 1:
+            return values.amax(-1, keepdim=True)
+        top = values.new_full((*values.shape[:-1], self.n_columns), -torch.inf)
+        return top.scatter_reduce_(-1, self.segment.expand(values.shape), values, "amax")
+
     def sums(self, values):
         """Each column's sum of ``values`` (shape (..., width)), shape (..., n_columns)."""
+        if self.n_columns == 1:
+            return values.sum(-1, keepdim=True)
         offsets = self.offsets.expand(*values.shape[:-1], len(self.offsets))
         return torch.segment_reduce(values, "sum", offsets=offsets, axis=values.dim() - 1)
 
     def spread(self, values):
-        """Each column's entry of ``values`` (shape (..., n_columns)) at each of its logits."""
-        return values.index_select(-1, self.segment)
+        """Each column's entry of ``values`` (shape (..., n_columns)) at each of its logits.
+
+        For one column, ``values`` itself, which broadcasts.
+        """
+        return values if self.n_columns == 1 else values.index_select(-1, self.segment)
 
 
 class _Categorical(_ColumnKind):
@@ -182,10 +205,8 @@ class _Categorical(_ColumnKind):
         each column's softmax is ``exp / sum`` and its log-sum-exp
         ``log(sum) + top``, whatever ``top`` (it takes no gradient).
         """
-        n_columns = len(levels.offsets) - 1
         with torch.no_grad():
-            top = logits.new_full((*logits.shape[:-1], n_columns), -torch.inf).scatter_reduce_(
-                -1, levels.segment.expand(logits.shape), logits, "amax")
+            top = levels.top(logits)
             top = torch.where(torch.isfinite(top), top, 0.0)
         exp = torch.exp(logits - levels.spread(top))
         return exp, levels.sums(exp), top
@@ -193,6 +214,8 @@ class _Categorical(_ColumnKind):
     @classmethod
     def activation(cls, logits, levels):
         """Each column's softmax over its levels, shape of ``logits``."""
+        if levels.n_columns == 1:  # the same softmax, by torch's fused kernel
+            return torch.softmax(logits, dim=-1)
         exp, total, _ = cls._exp(logits, levels)
         return exp / levels.spread(total)
 
@@ -217,10 +240,10 @@ class _Categorical(_ColumnKind):
         the level drawn is the first whose cumulative probability reaches
         it.
         """
-        n_columns = len(levels.offsets) - 1
         cumulative = cls.activation(logits, levels).cumsum(-1)
-        before = F.pad(cumulative, (1, 0)).index_select(-1, levels.starts)
-        u = _uniform_like(logits.new_empty(n_columns, *logits.shape[:-1]), generator)
+        ends = cumulative.index_select(-1, levels.offsets[1:-1] - 1)  # each column's but the last
+        before = F.pad(ends, (1, 0))  # the cumulative probability before each column
+        u = _uniform_like(logits.new_empty(levels.n_columns, *logits.shape[:-1]), generator)
         below = cumulative - levels.spread(before) < levels.spread(u.movedim(0, -1))
         codes = levels.sums(below.to(logits.dtype)).long()
         codes = torch.minimum(codes, levels.offsets.diff() - 1)  # rounding: at most the last
@@ -497,15 +520,25 @@ class TabularOutput(_Columns, _ColumnHeads):
             self.weights.fill_(1.0)
 
     def _levels(self, device):
-        """The categorical heads' layout (:class:`_Levels`) and where they start in ``h``.
+        """The categorical heads in groups that share a pass: ``(start, stop, levels)`` each.
 
-        They come after the one-wide heads, side by side, in column order.
+        The heads come after the one-wide heads, side by side, in column
+        order; a column with more than :data:`WIDE_LEVELS` levels is a group
+        of its own, each run of narrower columns between them one group.
+        ``levels`` (a :class:`_Levels`) is where a group's columns sit in its
+        slice ``h[..., start:stop]``.
         """
         key = ("levels", str(device))
         if key not in self._cache:
-            slices = [self.slices[j] for j in self._positions[CATEGORICAL]]
-            start = slices[0][0] if slices else self.width
-            self._cache[key] = _Levels.of([b - a for a, b in slices], device), start
+            groups, wide = [], True  # wide: whether a new group starts after the last column
+            for j in self._positions[CATEGORICAL]:
+                a, b = self.slices[j]
+                if wide or b - a > WIDE_LEVELS:
+                    groups.append([])
+                groups[-1].append((a, b))
+                wide = b - a > WIDE_LEVELS
+            self._cache[key] = [(g[0][0], g[-1][1], _Levels.of([b - a for a, b in g], device))
+                                for g in groups]
         return self._cache[key]
 
     def forward(self, h):
@@ -528,9 +561,8 @@ class TabularOutput(_Columns, _ColumnHeads):
             if activation is not None:
                 heads = self._index(name + "_heads", h.device)
                 out[..., heads] = activation(h[..., heads])
-        if self._positions[CATEGORICAL]:
-            levels, start = self._levels(h.device)
-            out[..., start:] = _Categorical.activation(h[..., start:], levels)
+        for start, stop, levels in self._levels(h.device):
+            out[..., start:stop] = _Categorical.activation(h[..., start:stop], levels)
         return out
 
     def draw(self, h, generator=None, loss="mse", log_scale=None):
@@ -574,9 +606,8 @@ class TabularOutput(_Columns, _ColumnHeads):
             if len(heads):
                 out[..., heads] = COLUMN_KINDS[name].draw(h[..., heads], generator, loss,
                                                           log_scale)
-        if self._positions[CATEGORICAL]:
-            levels, start = self._levels(h.device)
-            out[..., start:] = _Categorical.draw(h[..., start:], levels, generator)
+        for start, stop, levels in self._levels(h.device):  # in column order
+            out[..., start:stop] = _Categorical.draw(h[..., start:stop], levels, generator)
         return out
 
     def _index(self, name, device):
@@ -606,10 +637,14 @@ class TabularOutput(_Columns, _ColumnHeads):
                     heads, torch.nan_to_num(target).expand_as(heads), numeric)
                 parts.append(torch.where(missing, 0.0, losses))
         if self._positions[CATEGORICAL]:
-            levels, start = self._levels(device)
             codes = x.index_select(-1, self._index(CATEGORICAL, device))
             codes = torch.nan_to_num(codes, nan=-1.0).long()
-            parts.append(_Categorical.loss(h[..., start:], codes, levels))
+            groups = self._levels(device)
+            # one split (not a slice per group): its gradient is one tensor of h's width
+            logits = h.split([groups[0][0]] + [stop - start for start, stop, _ in groups], -1)
+            for group_logits, (_, _, levels) in zip(logits[1:], groups):
+                parts.append(_Categorical.loss(group_logits, codes[:, :levels.n_columns], levels))
+                codes = codes[:, levels.n_columns:]
         return torch.cat(parts, dim=-1).index_select(-1, self._index("order", device))
 
     def column_losses(self, h, x, loss="mse"):
