@@ -182,11 +182,34 @@ class TargetCheckpoint(Callback):
     ``valid_target``; when training ends, the weights of the epoch with the
     lowest are restored, as skorch's ``Checkpoint`` with ``load_best``
     would. Without held-out rows it does nothing.
+
+    With a ``patience``, it also ends training once the held-out target
+    loss has not improved by more than ``threshold`` (relative) in that
+    many epochs: later epochs could only change the weights it restores
+    by beating the best, and with few labels the best epoch comes early.
+    The reason is kept as ``stop_reason_`` (None until it stops training),
+    for :class:`ProgressBar`.
+
+    Parameters
+    ----------
+    patience : int or None, default=None
+        Epochs without improvement before training ends; None never ends
+        it.
+    threshold : float, default=0.0
+        The relative improvement that counts (the estimators' ``tol``).
+    sink : callable, default=noop
+        Where the stopping message goes (``print`` when verbose).
     """
+
+    def __init__(self, patience=None, threshold=0.0, sink=noop):
+        self.patience = patience
+        self.threshold = threshold
+        self.sink = sink
 
     def on_train_begin(self, net, X=None, **kwargs):
         self.held_out_ = X.held_out
         self.best_loss_, self.best_state_ = math.inf, None
+        self.reference_loss_, self.misses_, self.stop_reason_ = math.inf, 0, None
 
     def on_epoch_end(self, net, **kwargs):
         if self.held_out_ is None:
@@ -202,6 +225,20 @@ class TargetCheckpoint(Callback):
         net.history.record("valid_target", loss)
         if loss < self.best_loss_:
             self.best_loss_, self.best_state_ = loss, _clone(module.state_dict())
+        if loss < self.reference_loss_ * (1 - self.threshold):
+            self.reference_loss_, self.misses_ = loss, 0
+        else:
+            self.misses_ += 1
+        if self.patience is not None and self.misses_ >= self.patience:
+            by = f"by more than tol={self.threshold:g} (relative) " if self.threshold > 0 else ""
+            self.stop_reason_ = (f"the held-out labeled rows' target loss (valid_target) has not "
+                                 f"improved {by}in the last {self.patience} epochs")
+            # This epoch's row of the table first, as EarlyStopping prints it.
+            print_log = dict(net.callbacks_).get("print_log")
+            if print_log is not None:
+                print_log.on_epoch_end(net)
+            self.sink(f"Stopping since {self.stop_reason_}.")
+            raise KeyboardInterrupt  # how skorch's callbacks end training
 
     def on_train_end(self, net, **kwargs):
         if self.best_state_ is not None:

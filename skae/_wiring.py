@@ -242,7 +242,9 @@ class TrainingSpec:
         user's ``callbacks``.
     targets : bool
         Whether the model has target heads: training then keeps the epoch
-        whose code best predicts the held-out labels (if any are held out).
+        whose code best predicts the held-out labels (if any are held out),
+        and, when a stopping rule is on (a validation split or ``tol > 0``),
+        ends once they stop improving for ``n_iter_no_change`` epochs.
     """
 
     builder: object
@@ -304,7 +306,9 @@ class TrainingSpec:
                 sink=print if self.verbose else noop,
             )))
         if self.targets:  # last: its weights are restored after early stopping's
-            callbacks.append(("target_checkpoint", TargetCheckpoint()))
+            callbacks.append(("target_checkpoint", TargetCheckpoint(
+                patience=self.n_iter_no_change if validation or self.tol > 0 else None,
+                threshold=self.tol, sink=print if self.verbose else noop)))
         return callbacks
 
 

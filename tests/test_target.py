@@ -226,6 +226,26 @@ def test_held_out_labels_choose_the_epoch(Est, X, labels):
     assert dict(est.net_.callbacks_)["target_checkpoint"].best_loss_ == min(held_out)
 
 
+def test_training_ends_when_the_held_out_labels_stop_improving(Est, X, labels):
+    # Noise labels: the held-out target loss stops improving long before max_iter.
+    noise = np.random.default_rng(0).permutation(labels)
+    est = Est(target_weight=0.5, **{**FAST, "max_iter": 200, "tol": 1e-4,
+                                    "n_iter_no_change": 3}).fit(X, noise)
+    held_out = est.net_.history[:, "valid_target"]
+    assert est.n_iter_ < 200
+    # The last three epochs did not beat the earlier best by more than tol.
+    assert min(held_out[-3:]) >= min(held_out[:-3]) * (1 - 1e-4)
+    stopper = dict(est.net_.callbacks_)["target_checkpoint"]
+    assert "target loss (valid_target) has not improved" in stopper.stop_reason_
+
+
+def test_tol_zero_keeps_training_to_max_iter_with_labels(Est, X, labels):
+    noise = np.random.default_rng(0).permutation(labels)
+    est = Est(target_weight=0.5, **{**FAST, "max_iter": 12, "tol": 0,
+                                    "n_iter_no_change": 2}).fit(X, noise)
+    assert est.n_iter_ == 12
+
+
 def test_few_labels_hold_none_out(Est, X, labels):
     y = np.full(N, -1)
     y[:9] = labels[:9]
