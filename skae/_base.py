@@ -271,14 +271,15 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Trainin
     def __sklearn_is_fitted__(self):
         return hasattr(self, "net_")
 
-    def _model_input(self, X, reset):
+    def _model_input(self, X, reset, unseen_levels=False):
         """``X`` as the network reads it.
 
         Validates ``X`` (and, with ``reset``, decides whether it is a table:
         a DataFrame with boolean or categorical columns, see
         ``categorical_features``, and describes its columns in ``_table``).
         Returns a float array, a CSR matrix for sparse input, or a table's
-        columns as the network reads them (:func:`skae._tabular.to_model_input`).
+        columns as the network reads them (:func:`skae._tabular.to_model_input`,
+        which marks levels unseen in fit with ``unseen_levels``).
         """
         X = _tabular.as_pandas(X)
         self._check_not_empty(X)
@@ -292,7 +293,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Trainin
         _check_feature_names(self, X, reset=reset)
         _check_n_features(self, X, reset=reset)
         return _tabular.to_model_input(X if isinstance(X, pd.DataFrame) else pd.DataFrame(X),
-                                       self._table)
+                                       self._table, unseen_levels)
 
     def _check_not_empty(self, X):
         """Refuse a table without rows or columns, in sklearn's words.

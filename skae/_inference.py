@@ -125,9 +125,9 @@ class InferenceMixin:
                 out[start:start + len(result)] = result
         return out
 
-    def _validate_X(self, X):
+    def _validate_X(self, X, unseen_levels=False):
         check_is_fitted(self)
-        return self._model_input(X, reset=False)
+        return self._model_input(X, reset=False, unseen_levels=unseen_levels)
 
     def transform(self, X):
         """Encode ``X`` into the latent space.
@@ -284,7 +284,18 @@ class InferenceMixin:
             scores ``-inf``, with a ``RuntimeWarning``; the other rows
             score as they would without it.
         """
-        X = self._validate_X(X)
+        return self._score_samples(X)
+
+    def _score_samples(self, X, unseen_levels=False):
+        """:meth:`score_samples`; with ``unseen_levels``, a level unseen in fit is scored.
+
+        ``unseen_levels=False`` (``score_samples``): such a level is no
+        level, and adds no error. True (:class:`~skae.OutlierDetector`):
+        it costs its column's loss for a level outside the training levels
+        (:meth:`skae.modules.TabularOutput.column_losses`), weighted as the
+        column's other levels, so it makes the row less normal.
+        """
+        X = self._validate_X(X, unseen_levels)
         fn = self._score_fn()
         scores = self._overflows_in_float64(X, fn, self._batched(X, fn))
         overflowed = ~np.isfinite(scores)
@@ -296,7 +307,7 @@ class InferenceMixin:
                 f"score_samples: {int(overflowed.sum())} row(s) scored -inf: their "
                 f"reconstruction error exceeds the {X.dtype} range. {fix}",
                 RuntimeWarning,
-                stacklevel=2,
+                stacklevel=3,  # score_samples' caller
             )
         return scores
 

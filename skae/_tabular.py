@@ -19,7 +19,15 @@ import numpy as np
 import pandas as pd
 from pandas.api import types
 
-from .modules import BINARY, CATEGORICAL, MAX_ONE_HOT_LEVELS, NUMERIC, head_slices
+from .modules import (
+    BINARY,
+    CATEGORICAL,
+    MAX_ONE_HOT_LEVELS,
+    NUMERIC,
+    UNSEEN_LEVEL,
+    head_slices,
+    unseen_level_probability,
+)
 
 # A numeric column whose standard deviation is below this is only centred.
 _MIN_SCALE = 1e-12
@@ -62,6 +70,13 @@ class Column:
     whole : bool or None, default=None
         Whether all of a numeric column's observed values in fit were
         whole numbers (None: not recorded), so ``sample`` rounds it.
+    unseen : float or None, default=None
+        A categorical column's probability of a level not seen in fit,
+        estimated from its training values
+        (:func:`~skae.modules.unseen_level_probability`), which an
+        :class:`~skae.OutlierDetector` scores such a level by (None: not
+        recorded, by a skae before 0.3; such a level is then no level
+        everywhere).
     """
 
     name: object
@@ -77,6 +92,7 @@ class Column:
     low: float | None = None
     high: float | None = None
     whole: bool | None = None
+    unseen: float | None = None
 
     def to_dict(self):
         """The column as plain data (JSON-able): only the fields its kind has.
@@ -87,8 +103,9 @@ class Column:
             ``name``, ``kind``, ``dtype``, ``missing``; ``mean`` and
             ``scale`` (numeric), ``levels`` (categorical) and ``ordered``
             (``category`` dtype); ``empty`` when True. skae 0.2 stored
-            tables in this form. Since 0.3 also ``missing_rate`` and, for a
-            numeric column, ``low``, ``high`` and ``whole``, where recorded.
+            tables in this form. Since 0.3 also ``missing_rate``, for a
+            numeric column ``low``, ``high`` and ``whole``, and for a
+            categorical one ``unseen``, where recorded.
         """
         data = {"name": self.name, "kind": self.kind, "dtype": self.dtype,
                 "missing": self.missing}
@@ -103,6 +120,8 @@ class Column:
             data["levels"] = list(self.levels)
             if self.ordered is not None:
                 data["ordered"] = self.ordered
+            if self.unseen is not None:
+                data["unseen"] = self.unseen
         if self.empty:
             data["empty"] = True
         return data
@@ -125,7 +144,8 @@ class Column:
                    scale=data.get("scale"), levels=tuple(data.get("levels", ())),
                    ordered=data.get("ordered"), empty=bool(data.get("empty", False)),
                    missing_rate=data.get("missing_rate"), low=data.get("low"),
-                   high=data.get("high"), whole=data.get("whole"))
+                   high=data.get("high"), whole=data.get("whole"),
+                   unseen=data.get("unseen"))
 
 
 def as_columns(table):
@@ -380,6 +400,8 @@ def describe(X, mask, check_text=False):
                 fields["whole"] = bool(np.all(observed == np.round(observed)))
         elif kind == CATEGORICAL:
             fields["levels"] = tuple(_levels(series))
+            if series.notna().any():
+                fields["unseen"] = unseen_level_probability(series.value_counts().to_numpy())
             if isinstance(series.dtype, pd.CategoricalDtype):
                 fields["ordered"] = bool(series.dtype.ordered)
             elif check_text:
@@ -410,7 +432,7 @@ def model_columns(table):
     return tuple((c.kind, max(1, len(c.levels)), c.missing) for c in table)
 
 
-def to_model_input(X, table):
+def to_model_input(X, table, unseen_levels=False):
     """The columns of DataFrame ``X`` as the network reads them.
 
     Numeric columns are standardised, booleans are 0/1 and categorical
@@ -424,6 +446,11 @@ def to_model_input(X, table):
         Data with the columns described by ``table``.
     table : tuple of Column
         From :func:`describe`.
+    unseen_levels : bool, default=False
+        Code a level not seen in fit :data:`~skae.modules.UNSEEN_LEVEL`
+        instead of -1, where its column's ``unseen`` was recorded: the
+        network reads it as -1 (no level), its heads score it by that
+        probability (:meth:`~skae.modules.TabularOutput.column_losses`).
 
     Returns
     -------
@@ -447,14 +474,18 @@ def to_model_input(X, table):
         if column.empty:  # nothing was learned about it: always missing
             out[:, j] = -1 if column.kind == CATEGORICAL else np.nan
         elif column.kind == CATEGORICAL:
-            out[:, j] = _level_codes(series, column)
+            out[:, j] = _level_codes(series, column, unseen_levels)
         else:
             out[:, j] = _standardised_numbers(series, column)
     return out
 
 
-def _level_codes(series, column):
-    """A categorical column's level codes: -1 for an unknown level or a missing value."""
+def _level_codes(series, column, unseen_levels=False):
+    """A categorical column's level codes: -1 for an unknown level or a missing value.
+
+    With ``unseen_levels`` (and the column's ``unseen`` recorded), an
+    unknown level is ``UNSEEN_LEVEL`` instead.
+    """
     name, levels = column.name, column.levels
     # (pd.Categorical with fixed categories would do it too, but pandas
     # deprecates values outside the categories.)
@@ -481,6 +512,8 @@ def _level_codes(series, column):
                     "Give the column its levels' type; an unseen level of that type is read "
                     "as no level, a missing value (NaN) as missing."
                 )
+        if unseen_levels and column.unseen is not None:
+            codes = np.where(unknown, UNSEEN_LEVEL, codes)
     return np.where(missing, -1, codes)
 
 
@@ -635,6 +668,25 @@ def as_numeric_dtype(values, dtype):
         info = np.iinfo(target.numpy_dtype if hasattr(target, "numpy_dtype") else target)
         values = np.clip(np.rint(values), info.min, info.max)
     return pd.Series(values).astype(target).array
+
+
+def unseen_probabilities(table):
+    """Each column's probability of a level unseen in fit: NaN where not recorded.
+
+    For :meth:`~skae.modules.TabularOutput.set_unseen`.
+
+    Parameters
+    ----------
+    table : tuple of Column
+        From :func:`describe`.
+
+    Returns
+    -------
+    probabilities : tuple of float
+        One per column; NaN for a column that is not categorical or has no
+        ``unseen`` recorded.
+    """
+    return tuple(np.nan if c.unseen is None else c.unseen for c in table)
 
 
 def marginal_logits(encoded, table):

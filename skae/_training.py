@@ -261,12 +261,16 @@ class TrainingMixin:
 
         What ``fit`` builds before training (its initial weights drawn from
         ``generator``), and what :func:`skae.load` builds before it loads
-        the saved weights into it.
+        the saved weights into it. A table's heads get its columns'
+        probabilities of a level unseen in fit.
         """
         check_user_callbacks(self.callbacks, validation=self.do_early_stopping_,
                              table=self._table is not None,
                              targets=self._target_spec is not None)
-        return make_net(self._training_spec(device), architecture, generator)
+        net = make_net(self._training_spec(device), architecture, generator)
+        if self._table is not None:
+            net.module_.output.set_unseen(_tabular.unseen_probabilities(self._table))
+        return net
 
     def _criterion_settings(self):
         """``(criterion class, settings)``: the estimator's criterion, with the target's share.

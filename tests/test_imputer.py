@@ -50,6 +50,19 @@ def test_mixed_tables_get_valid_levels_and_keep_their_dtypes():
         assert (out.loc[observed[name], name] == frame.loc[observed[name], name]).all()
 
 
+def test_a_level_unseen_in_fit_is_kept_and_read_as_no_level():
+    # As the transformers read it: the gaps of its row are filled as if the
+    # level were missing (only an OutlierDetector scores a new level).
+    frame = mixed_with_gaps()
+    imputer = AutoencoderImputer(FAST, random_state=0).fit(frame)
+    rows = frame.iloc[:20]
+    new, gap = rows.assign(level="unheard of"), rows.assign(level=None)
+    out = imputer.transform(new)
+    assert (out["level"] == "unheard of").all()
+    others = [c for c in frame.columns if c != "level"]
+    pd.testing.assert_frame_equal(out[others], imputer.transform(gap)[others])
+
+
 def test_add_indicator_appends_the_missing_mask():
     X = with_gaps(low_rank())
     X[:, 0] = low_rank()[:, 0]  # a column without gaps gets no indicator

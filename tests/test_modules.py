@@ -1,6 +1,7 @@
 """Spec for skae.modules: the pure PyTorch building blocks."""
 
 import itertools
+import math
 
 import pytest
 import torch
@@ -13,10 +14,12 @@ from skae.modules import (
     ACTIVATIONS,
     LOGVAR_MAX,
     LOGVAR_MIN,
+    UNSEEN_LEVEL,
     Architecture,
     Autoencoder,
     Corruption,
     Dropout,
+    TabularInput,
     TabularOutput,
     TiedConvTranspose2d,
     TiedLinear,
@@ -24,6 +27,7 @@ from skae.modules import (
     build_autoencoder,
     build_variational_autoencoder,
     conv_output_shapes,
+    unseen_level_probability,
 )
 from skae.modules._columns import WIDE_LEVELS
 
@@ -478,6 +482,42 @@ def test_a_missing_level_adds_no_loss_and_no_gradient():
     assert torch.equal(losses, torch.zeros_like(losses))
     grad, = torch.autograd.grad(heads.column_losses(h, x).sum(), h)
     assert torch.equal(grad[:, 2:], torch.zeros_like(grad[:, 2:]))
+
+
+def test_a_level_unseen_in_fit_costs_minus_the_log_of_its_columns_probability():
+    # In nats, as a seen level's cross-entropy, and weighted as it is; it
+    # takes no gradient, and counts as a scored entry. A column without a
+    # probability (NaN) scores it as no level, as code -1.
+    heads, h, x = table_rows(30)
+    probabilities = [float("nan")] * len(TABLE)
+    probabilities[1], probabilities[3] = 0.01, 0.5
+    heads.set_unseen(probabilities)
+    with torch.no_grad():
+        heads.weights[1] = 3.0
+    x[:, CATEGORICAL_COLUMNS] = UNSEEN_LEVEL
+    losses = heads.column_losses(h, x)[:, CATEGORICAL_COLUMNS]
+    expected = torch.tensor([3 * -math.log(0.01), -math.log(0.5), 0.0, 0.0, 0.0])
+    torch.testing.assert_close(losses, expected.expand(30, -1))
+    nll = heads.negative_log_likelihood(h, x) - heads.negative_log_likelihood(
+        h, torch.where(x == UNSEEN_LEVEL, -1.0, x))
+    torch.testing.assert_close(nll, torch.full((30,), -math.log(0.01) - math.log(0.5)))
+    grad, = torch.autograd.grad(heads.column_losses(h, x).sum(), h)
+    assert torch.equal(grad[:, 2:], torch.zeros_like(grad[:, 2:]))
+    assert heads.observed(x)[:, CATEGORICAL_COLUMNS].all()
+    # The network reads it as no level, as a missing value.
+    inputs = TabularInput(TABLE)
+    torch.testing.assert_close(inputs(x), inputs(torch.where(x == UNSEEN_LEVEL, -1.0, x)))
+    with pytest.raises(ValueError, match="7 probabilities, one per column; got 2"):
+        heads.set_unseen([0.5, 0.5])
+
+
+@pytest.mark.parametrize("counts, expected", [
+    ([500, 300, 199], 1 / 1000),  # no level seen once: as if the next were a new one
+    ([3, 1, 1, 1, 0], 4 / 7),  # Good-Turing: the share seen once, (3 + 1) / (6 + 1)
+    ([1] * 99, 1.0),  # an identifier: every value a new level
+])
+def test_the_probability_of_an_unseen_level_is_good_turings_smoothed(counts, expected):
+    assert math.isclose(unseen_level_probability(counts), expected)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -1,6 +1,7 @@
 """OutlierDetector: thresholds, sign conventions, inputs, explanations, persistence."""
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -144,6 +145,104 @@ def test_explain_on_tables_with_gaps_and_sparse_input():
     sparse = OutlierDetector(AutoencoderTransformer(2, **SMALL), random_state=0).fit(X)
     assert_allclose(sparse.score_samples(X), sparse.score_samples(X.toarray()), rtol=1e-6)
     assert sparse.explain(X[:3]).shape == (3, 8)
+
+
+def mixed_table(n=400, seed=0):
+    """x and y tied to t; 'color' fixed by t (blue, green, red); 'size' independent."""
+    rng = np.random.RandomState(seed)
+    t = rng.randn(n)
+    return pd.DataFrame({
+        "x": t + 0.1 * rng.randn(n),
+        "y": -t + 0.1 * rng.randn(n),
+        "color": pd.Series(np.array(["blue", "green", "red"])[np.digitize(t, [-0.6, 0.6])],
+                           dtype=object),
+        "size": pd.Series(rng.choice(["S", "M", "L"], n), dtype=object),
+    })
+
+
+def clear_rows(n=20):
+    """New rows of ``mixed_table``, far from its colors' boundaries (|t| > 1.2)."""
+    rows = mixed_table(seed=1)
+    return rows[rows["x"].abs() > 1.2].iloc[:n]
+
+
+@pytest.fixture(scope="module")
+def table_detectors():
+    """Detectors of an autoencoder and of a VAE fitted on ``mixed_table()``.
+
+    (The VAE needs longer training to learn the table: with ``SMALL``'s 20
+    epochs it predicts each level's frequency whatever the row.)
+    """
+    X = mixed_table()
+    vae = VAETransformer(2, **{**SMALL, "max_iter": 60}, learning_rate_init=0.01)
+    return {"ae": OutlierDetector(AutoencoderTransformer(2, **SMALL), random_state=0).fit(X),
+            "vae": OutlierDetector(vae, random_state=0).fit(X)}
+
+
+@pytest.mark.parametrize("kind", ["ae", "vae"])
+def test_a_level_unseen_in_fit_makes_a_row_an_outlier_and_explain_names_it(
+        table_detectors, kind):
+    # 'size' was S, M or L in fit, each in about 133 of 400 rows: the
+    # probability of a new level is 1 / 401, and "XXL" costs log(401) nats
+    # (weighted as the column's cross-entropy, for an autoencoder), where a
+    # missing value costs nothing.
+    detector = table_detectors[kind]
+    rows = clear_rows()
+    unseen, gap = rows.assign(size="XXL"), rows.assign(size=None)
+    scores = detector.score_samples(unseen)
+    assert (scores < detector.score_samples(gap)).all()
+    assert (scores < detector.score_samples(rows)).all()
+    assert (detector.predict(unseen) == -1).all()
+    assert (detector.explain(unseen).idxmax(axis=1) == "size").all()
+    # The model itself still reads the level as no level, as the transformers do.
+    assert_array_equal(detector.estimator_.score_samples(unseen),
+                       detector.estimator_.score_samples(gap))
+
+
+def test_an_unseen_level_costs_what_the_column_s_estimate_says(table_detectors):
+    # The autoencoder's score is minus the mean of the weighted column
+    # losses: an unseen level adds a scored entry of weight * log(401).
+    detector = table_detectors["ae"]
+    model = detector.estimator_
+    rows = mixed_table(seed=1).iloc[:10]
+    unseen, gap = rows.assign(size="XXL"), rows.assign(size=None)
+    size = model._table[3]
+    assert size.unseen == 1 / 401
+    weight = float(model.net_.module_.output.weights[3])
+    gap_error = model.reconstruction_error(gap, per_feature=True).sum(axis=1)
+    expected = -(gap_error + weight * np.log(401)) / 4
+    assert_allclose(detector.score_samples(unseen), expected, rtol=1e-10)
+
+
+def test_a_saved_detector_scores_unseen_levels_as_before(table_detectors, tmp_path):
+    path = tmp_path / "detector.safetensors"
+    save(table_detectors["ae"], path)
+    twin = load(path)
+    unseen = mixed_table(seed=1).iloc[:10].assign(size="XXL")
+    assert_array_equal(twin.score_samples(unseen), table_detectors["ae"].score_samples(unseen))
+
+
+def test_a_table_described_by_0_2_reads_a_new_level_as_no_level():
+    # skae 0.2 recorded no probability of a new level: a detector's model
+    # loaded from then scores one as the level missing, as it always did.
+    fixtures = Path(__file__).resolve().parent / "fixtures" / "v0_2"
+    model = load(fixtures / "ae_table.safetensors")
+    rows = pd.read_csv(fixtures / "table.csv").iloc[:5]
+    assert model._table[2].unseen is None
+    assert_array_equal(model._score_samples(rows.assign(color="purple"), unseen_levels=True),
+                       model.score_samples(rows.assign(color=None)))
+
+
+@pytest.mark.parametrize("kind", ["ae", "vae"])
+def test_explain_names_a_swapped_level(table_detectors, kind):
+    # 'color' is fixed by t, which x and y carry: a row far from the
+    # boundaries with its color swapped (red for blue, blue for red) breaks
+    # the structure in that column alone.
+    detector = table_detectors[kind]
+    rows = clear_rows()
+    swapped = rows.assign(color=np.where(rows["color"] == "red", "blue", "red"))
+    assert (detector.score_samples(swapped) < detector.score_samples(rows)).all()
+    assert np.mean(detector.explain(swapped).idxmax(axis=1) == "color") >= 0.9
 
 
 def test_explain_returns_a_dataframe_for_a_dataframe():

@@ -225,6 +225,8 @@ def test_a_column_description_keeps_what_sampling_needs_and_reads_old_ones():
     old = {"name": "age", "kind": "numeric", "dtype": "int64", "missing": False,
            "mean": 40.0, "scale": 10.0}
     assert Column.from_dict(old) == Column("age", "numeric", "int64", mean=40.0, scale=10.0)
+    pet = Column("pet", "categorical", "object", levels=("cat", "dog"), unseen=0.01)
+    assert Column.from_dict(pet.to_dict()) == pet
 
 
 # ---------------------------------------------------------------- the draws per kind

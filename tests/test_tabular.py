@@ -360,6 +360,10 @@ def test_an_unknown_level_is_encoded_as_no_level(Est, name):
     assert_array_equal(errors[:, j], 0.0)
     assert (np.delete(errors, j, axis=1) > 0).all()
     assert np.isfinite(est.score_samples(unknown)).all()
+    # As the value missing, in every output (an OutlierDetector scores it instead).
+    gap = rows.assign(**{name: None})
+    assert_array_equal(Z, est.transform(gap))
+    assert_array_equal(est.score_samples(unknown), est.score_samples(gap))
 
 
 def test_levels_come_from_the_first_partial_fit():

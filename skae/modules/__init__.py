@@ -43,10 +43,12 @@ from ._columns import (
     COLUMN_KINDS,  # noqa: F401  (importable from here, as in 0.2)
     MAX_ONE_HOT_LEVELS,  # noqa: F401
     NUMERIC,  # noqa: F401
+    UNSEEN_LEVEL,  # noqa: F401  (the code of a level unseen in fit)
     TabularInput,
     TabularOutput,
     embedding_dim,
     head_slices,
+    unseen_level_probability,
 )
 from ._layers import (
     ACTIVATIONS,
@@ -88,5 +90,6 @@ __all__ = [
     "head_slices",
     "init_parameters",
     "set_generator",
+    "unseen_level_probability",
 ]
 

@@ -2,7 +2,8 @@
 
 A table's columns reach the network as one float per column: a numeric
 value (standardised by the estimator), a 0/1 flag, or a categorical level's
-code (-1 for a level unseen in fit, or missing). Each kind of column owns
+code (-1 for a level unseen in fit, or missing; :data:`UNSEEN_LEVEL` for a
+level unseen in fit where a scorer asks to tell it apart). Each kind of column owns
 how it enters the network (its input encoding), what the decoder returns
 for it (its head: width and activation) and its loss, so a new kind is one
 class here.
@@ -53,6 +54,11 @@ WIDE_LEVELS = 256
 
 #: The names of the column kinds, spelled here once.
 NUMERIC, BINARY, CATEGORICAL = "numeric", "binary", "categorical"
+
+#: The code of a categorical level unseen in fit, where a scorer tells it
+#: apart from a missing value (code -1); see :meth:`_Categorical.loss`. It
+#: enters the network as -1 does: as no level.
+UNSEEN_LEVEL = -2
 
 
 class _ColumnKind:
@@ -185,7 +191,9 @@ class _Levels(NamedTuple):
 class _Categorical(_ColumnKind):
     """Categorical columns: level codes in, one logit per level out, cross-entropy.
 
-    An unknown level (code -1) enters as a zero vector and adds no loss.
+    An unknown level (code -1) enters as a zero vector and adds no loss;
+    a level marked unseen in fit (:data:`UNSEEN_LEVEL`) enters as -1 does
+    and costs the column's unseen-level loss (see :meth:`loss`).
     The columns' logits sit side by side (``levels``, a :class:`_Levels`)
     and each method treats all columns at once, without padding them to a
     common width.
@@ -220,16 +228,25 @@ class _Categorical(_ColumnKind):
         return exp / levels.spread(total)
 
     @classmethod
-    def loss(cls, logits, codes, levels):
+    def loss(cls, logits, codes, levels, unseen=None):
         """Each column's cross-entropy ``logsumexp(logits) - logits[code]``; code -1 adds 0.
 
         ``codes`` (long, shape (..., n_columns)) broadcasts against the
-        logits' leading dimensions.
+        logits' leading dimensions. A level unseen in fit
+        (:data:`UNSEEN_LEVEL`) costs ``-log(unseen)``, in nats as the
+        cross-entropy of a seen level: ``unseen`` (shape (n_columns,)) is
+        each column's probability of a level outside its training levels,
+        estimated in fit (see :func:`unseen_level_probability`); NaN (not
+        estimated), or ``unseen=None``, makes it cost 0, as code -1.
         """
         exp, total, top = cls._exp(logits, levels)
         codes = codes.expand(*logits.shape[:-1], codes.shape[-1])
         picked = logits.gather(-1, levels.starts + codes.clamp(min=0))
-        return torch.where(codes >= 0, total.log() + top - picked, 0.0)
+        seen = torch.where(codes >= 0, total.log() + top - picked, 0.0)
+        if unseen is None:
+            return seen
+        surprise = torch.nan_to_num(-torch.log(unseen.to(seen.dtype)), nan=0.0)
+        return torch.where(codes == UNSEEN_LEVEL, surprise, seen)
 
     @classmethod
     def draw(cls, logits, levels, generator=None):
@@ -248,6 +265,41 @@ class _Categorical(_ColumnKind):
         codes = levels.sums(below.to(logits.dtype)).long()
         codes = torch.minimum(codes, levels.offsets.diff() - 1)  # rounding: at most the last
         return torch.zeros_like(logits).scatter_(-1, levels.starts + codes, 1.0)
+
+
+def unseen_level_probability(counts):
+    """The probability that a categorical column's next value is a level unseen so far.
+
+    Good-Turing's estimate of the probability mass of the levels not seen,
+    the share of the observed values whose level was seen once, smoothed
+    by one value of a new level so that it is never 0:
+    ``(n_1 + 1) / (n + 1)``, where ``n`` is the number of observed values
+    and ``n_1`` the number of levels seen exactly once. A column whose
+    levels all recur (``n_1 = 0``) gives ``1 / (n + 1)``, as if the next
+    value were the first of a new level; a column of identifiers, whose
+    levels are mostly seen once, gives nearly 1: a new identifier is no
+    surprise.
+
+    Parameters
+    ----------
+    counts : array-like of int
+        How many observed values each level has (levels with no values may
+        be included: they count for nothing).
+
+    Returns
+    -------
+    probability : float
+        In (0, 1].
+
+    Examples
+    --------
+    >>> unseen_level_probability([500, 300, 199])  # 999 values, no level seen once
+    0.001
+    >>> unseen_level_probability([2, 1, 1])  # two of four values of a level seen once
+    0.6
+    """
+    counts = [int(c) for c in counts]
+    return (sum(c == 1 for c in counts) + 1) / (sum(counts) + 1)
 
 
 #: Each column kind by its name, in the order of a table's heads and losses.
@@ -490,7 +542,9 @@ class TabularOutput(_Columns, _ColumnHeads):
     ``weights`` (a buffer; the estimator sets it to one over the loss of
     predicting the column's training mean or level frequencies, so that
     every column counts alike whatever its kind and scale), and
-    :meth:`negative_log_likelihood` the VAE's per-row likelihood.
+    :meth:`negative_log_likelihood` the VAE's per-row likelihood. In both,
+    a level marked :data:`UNSEEN_LEVEL` costs ``-log`` of its column's
+    probability of a level unseen in fit (:meth:`set_unseen`).
 
     Parameters
     ----------
@@ -505,9 +559,56 @@ class TabularOutput(_Columns, _ColumnHeads):
     tensor([[0.5000, 0.5000, 0.5000]])
     """
 
+    #: Each column's probability of a level unseen in fit (NaN: not estimated),
+    #: set by :meth:`set_unseen`; None: none estimated (as in a module pickled by
+    #: skae 0.2).
+    unseen = None
+
     def __init__(self, columns):
         super().__init__(columns)
         self.register_buffer("weights", torch.ones(len(self.columns)))
+
+    def set_unseen(self, probabilities):
+        """Set each column's probability of a level unseen in fit.
+
+        What a level marked :data:`UNSEEN_LEVEL` costs in :meth:`column_losses`
+        and :meth:`negative_log_likelihood`: ``-log`` of its column's
+        probability (see :meth:`_Categorical.loss`). Plain data derived from
+        the training table (as ``columns``), not a learned buffer: the
+        estimator sets it when it builds or loads the network.
+
+        Parameters
+        ----------
+        probabilities : sequence of float
+            One per column; NaN (a column that is not categorical, or whose
+            probability was not estimated) makes an unseen level cost 0.
+        """
+        probabilities = tuple(float(p) for p in probabilities)
+        if len(probabilities) != len(self.columns):
+            raise ValueError(f"set_unseen needs {len(self.columns)} probabilities, one per "
+                             f"column; got {len(probabilities)}.")
+        self.unseen = probabilities
+        self._cache = {key: value for key, value in self._cache.items() if key[0] != "unseen"}
+
+    def observed(self, x):
+        """Which entries of ``x`` are scored: those that hold a value, and unseen levels.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n_samples, n_columns)
+            Values, flags and level codes.
+
+        Returns
+        -------
+        observed : torch.Tensor of bool, shape (n_samples, n_columns)
+            True where the entry holds a value or a level marked
+            :data:`UNSEEN_LEVEL` (which has a loss of its own).
+        """
+        observed = super().observed(x)
+        cols = self._index(CATEGORICAL, x.device)
+        if len(cols):
+            observed[:, cols] |= x[:, cols] == UNSEEN_LEVEL
+        return observed
 
     @property
     def width(self):
@@ -612,6 +713,10 @@ class TabularOutput(_Columns, _ColumnHeads):
 
     def _index(self, name, device):
         key = (name, str(device))
+        if key not in self._cache and name == "unseen":  # of the categorical columns
+            unseen = self.unseen or (float("nan"),) * len(self.columns)
+            values = [unseen[j] for j in self._positions[CATEGORICAL]]
+            self._cache[key] = torch.tensor(values, dtype=torch.float64, device=device)
         if key not in self._cache and name == "order":
             # column j's place among the losses, one-wide kinds first
             grouped = [j for kind in (*ONE_WIDE_KINDS, CATEGORICAL) for j in self._positions[kind]]
@@ -639,12 +744,14 @@ class TabularOutput(_Columns, _ColumnHeads):
         if self._positions[CATEGORICAL]:
             codes = x.index_select(-1, self._index(CATEGORICAL, device))
             codes = torch.nan_to_num(codes, nan=-1.0).long()
+            unseen = self._index("unseen", device)
             groups = self._levels(device)
             # one split (not a slice per group): its gradient is one tensor of h's width
             logits = h.split([groups[0][0]] + [stop - start for start, stop, _ in groups], -1)
             for group_logits, (_, _, levels) in zip(logits[1:], groups):
-                parts.append(_Categorical.loss(group_logits, codes[:, :levels.n_columns], levels))
-                codes = codes[:, levels.n_columns:]
+                n = levels.n_columns
+                parts.append(_Categorical.loss(group_logits, codes[:, :n], levels, unseen[:n]))
+                codes, unseen = codes[:, n:], unseen[n:]
         return torch.cat(parts, dim=-1).index_select(-1, self._index("order", device))
 
     def column_losses(self, h, x, loss="mse"):
