@@ -440,26 +440,36 @@ def fit_torch_loop(X, cfg, seed, n_components, **adam):
     the module in eval mode.
     """
     import torch
-    from torch.nn import functional as F
 
     device = torch.device(cfg.get("device", "cpu"))
     torch.manual_seed(seed)
     X = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(device)
     module = build_module(X.shape[1], n_components, cfg["hidden"]).to(device)
     optimizer = torch.optim.Adam(module.parameters(), lr=cfg["lr"], **adam)
-    batch_size, n = cfg["batch_size"], len(X)
     module.train()
     for _ in range(cfg["epochs"]):
-        perm = torch.randperm(n, device=device)
-        for start in range(0, n, batch_size):
-            xb = X.index_select(0, perm[start:start + batch_size])
-            optimizer.zero_grad()
-            x_hat, _ = module(xb)
-            loss = F.mse_loss(x_hat, xb)
-            loss.backward()
-            optimizer.step()
-            loss.item()  # what a loop that logs its loss waits for
+        torch_loop_epoch(module, optimizer, X, cfg["batch_size"])
     return module.eval()
+
+
+def torch_loop_epoch(module, optimizer, X, batch_size):
+    """One epoch of :func:`fit_torch_loop`'s loop over the rows of the tensor ``X``.
+
+    One ``randperm`` on ``X``'s device, then per batch: index it, ``zero_grad``,
+    forward, MSE, backward, step, ``loss.item()``. ``module`` must be in train mode.
+    """
+    import torch
+    from torch.nn import functional as F
+
+    perm = torch.randperm(len(X), device=X.device)
+    for start in range(0, len(X), batch_size):
+        xb = X.index_select(0, perm[start:start + batch_size])
+        optimizer.zero_grad()
+        x_hat, _ = module(xb)
+        loss = F.mse_loss(x_hat, xb)
+        loss.backward()
+        optimizer.step()
+        loss.item()  # what a loop that logs its loss waits for
 
 
 def heldout_datasets(args, fraction=0.1):

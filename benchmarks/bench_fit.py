@@ -1,6 +1,6 @@
 """Fit: throughput against PyTorch and peers, default settings' time to quality, busy machines.
 
-One script, three tables (``--tables``, default all three), each written to
+One script, four tables (``--tables``, default all four), each written to
 ``benchmarks/results/`` under its own name with the machine it ran on.
 
 **throughput** (``bench_fit.md``). Question: how much does training through
@@ -77,6 +77,25 @@ interleaved rounds. torch's global thread count stays at its default for
 this table (``--threads`` does not apply), so the policy's ceiling is the
 default.
 
+**loop** (``bench_fit_loop.md``, issue #26). Question: how much does an
+epoch through skae's training loop (skorch's ``fit_loop``, skae's callbacks
+and criterion) cost over the same epoch of a hand-written loop? Data:
+``manifold(20_000, 30)`` (``--loop-rows``, ``--loop-features``); model:
+``AutoencoderTransformer``'s default architecture (2-D code, hidden
+``(128, 64)``, ReLU, identity output, MSE), batch 64 (``--loop-batch-size``),
+Adam at ``--lr``, no hold-out. Each contender keeps its model between calls
+and trains one epoch per call; ``--loop-rounds`` interleaved rounds
+(``_common.interleaved``, after one untimed epoch each), medians:
+
+- ``torch loop (fused Adam)``: ``_common.torch_loop_epoch`` on the same
+  module with ``Adam(fused=True)``, the 1.00 reference;
+- ``skae``: ``net_.partial_fit(dataset, epochs=1)`` of a fitted
+  ``AutoencoderTransformer(batch_size=64, tol=0, early_stopping=False)``, so
+  every callback of a fit runs (the estimator's own ``partial_fit`` adds its
+  input checks);
+- ``skae, skorch's loop``: the same with skorch's own
+  ``NeuralNet.run_single_epoch`` and ``notify`` (skae's loop before #26).
+
 Run ``python benchmarks/bench_fit.py`` (full size, all tables: hours; the
 throughput table alone: ``--tables throughput``) or with ``--quick``; see
 ``--help``.
@@ -108,7 +127,7 @@ from skae import AutoencoderTransformer, VAETransformer
 TORCH_DEFAULT_THREADS = torch.get_num_threads()
 
 NAME = "bench_fit"
-TABLES = ("throughput", "defaults", "busy")
+TABLES = ("throughput", "defaults", "busy", "loop")
 N_COMPONENTS = 16
 DATASETS = ("digits", "manifold", "mnist", "fashion")
 CONTENDERS = ("skae", "torch loop", "torch loop (fused Adam)", "skorch", "sklearn MLP", "pyod",
@@ -782,6 +801,107 @@ def _run_busy(args):
                                  title="Fits on a busy machine: thread policy (bench_fit.py)")
 
 
+# ---------------------------------------------------------- table: loop
+
+LOOP_NAME = "bench_fit_loop"
+
+
+@contextlib.contextmanager
+def skorchs_loop():
+    """skae's net with skorch's own ``run_single_epoch`` and ``notify`` (before #26)."""
+    from skorch import NeuralNet
+
+    from skae._net import AutoencoderNet
+
+    saved = {name: AutoencoderNet.__dict__[name] for name in ("run_single_epoch", "notify")}
+    try:
+        for name in saved:
+            setattr(AutoencoderNet, name, getattr(NeuralNet, name))
+        yield
+    finally:
+        for name, method in saved.items():
+            setattr(AutoencoderNet, name, method)
+
+
+def loop_epochs(X, args):
+    """``name -> fn(repeat)``: one training epoch per call, each on its own model."""
+    from skae._data import TensorDataset
+
+    batch_size = args.loop_batch_size
+    est = AutoencoderTransformer(batch_size=batch_size, learning_rate_init=args.lr, max_iter=1,
+                                 tol=0, early_stopping=False, random_state=args.seed).fit(X)
+    net, dataset = est.net_, TensorDataset(torch.from_numpy(X))
+    torch.manual_seed(args.seed)
+    module = _common.build_module(X.shape[1], est.n_components, est.hidden_layer_sizes).train()
+    optimizer = torch.optim.Adam(module.parameters(), lr=args.lr, fused=True)
+    X_torch = torch.from_numpy(X)
+
+    def skae_epoch(r):
+        net.partial_fit(dataset, epochs=1)
+
+    def skorchs_epoch(r):
+        with skorchs_loop():
+            net.partial_fit(dataset, epochs=1)
+
+    return {
+        "torch loop (fused Adam)": lambda r: _common.torch_loop_epoch(module, optimizer, X_torch,
+                                                                      batch_size),
+        "skae": skae_epoch,
+        "skae, skorch's loop": skorchs_epoch,
+    }
+
+
+def run_loop(args):
+    """The loop table: one epoch at a time through skae, skorch's loop and a hand loop."""
+    n_rows, n_features = (2_000, args.loop_features) if args.quick else \
+        (args.loop_rows, args.loop_features)
+    rounds = 2 if args.quick else args.loop_rounds
+    X = _common.manifold(n_rows, n_features, seed=args.seed)
+    print(f"loop: {n_rows:,} x {n_features}, batch {args.loop_batch_size}", flush=True)
+    epochs = loop_epochs(X, args)
+    timings = _common.interleaved(epochs, repeats=rounds, warmup=1)
+    hand = timings["torch loop (fused Adam)"]
+    rows = []
+    for name, timing in timings.items():
+        rows.append({
+            "contender": name, "rows": n_rows, "features": n_features,
+            "batch_size": args.loop_batch_size, "s_per_epoch": timing.median,
+            "spread_pct": timing.spread, "vs_torch": hand.median / timing.median,
+            "vs_torch_paired": float(np.median(np.array(hand.times) / np.array(timing.times))),
+            "times_s": timing.times,
+        })
+    columns = [
+        ("contender", "contender"), ("s_per_epoch", "s/epoch (median)", ".4f"),
+        ("spread_pct", "spread %", ".0f"), ("vs_torch", "vs torch", ".3f"),
+        ("vs_torch_paired", "vs torch, paired", ".3f"),
+    ]
+    notes = [
+        (f"One training epoch per call ({n_rows:,} x {n_features} rows of "
+         f"`manifold`, batch {args.loop_batch_size}, Adam lr={args.lr:g}), each contender "
+         f"on its own model kept between calls; median of {rounds} interleaved rounds "
+         "(the order rotates each round) after one untimed epoch each."),
+        ("vs torch = the hand loop's median epoch time / the contender's (higher is "
+         "faster; goal for skae: >= 0.95); paired = the median over rounds of the same "
+         "ratio within a round, steadier on a busy machine."),
+        ("skae: `net_.partial_fit(dataset, epochs=1)` of a fitted "
+         "`AutoencoderTransformer(batch_size=64, tol=0, early_stopping=False)` (default "
+         "architecture): skorch's `fit_loop` with every callback of a fit (the training "
+         "guard's snapshot, the thread policy, the epoch's scoring). skae, skorch's loop: the "
+         "same net with `NeuralNet.run_single_epoch` and `NeuralNet.notify`, as skae trained "
+         "before issue #26 (a `.item()` per batch and every callback called every batch)."),
+        ("torch loop (fused Adam): `_common.torch_loop_epoch`, the loop of the throughput "
+         "table's `torch loop` rows (with `loss.item()` per batch), on the same "
+         "architecture with `Adam(fused=True)`, skae's optimizer."),
+    ]
+    if args.quick:
+        notes.append("Reduced run (--quick): 2,000 rows, 2 rounds; not a measurement.")
+    settings = _settings(args, ["quick", "seed", "threads", "lr", "loop_rows", "loop_features",
+                                "loop_batch_size", "loop_rounds"])
+    return _common.write_results(LOOP_NAME, rows, columns, notes, settings=settings,
+                                 output_dir=args.output_dir,
+                                 title="Training loop per epoch (bench_fit.py)")
+
+
 # ------------------------------------------------------------------ main
 
 def _settings(args, names, **extra):
@@ -793,7 +913,7 @@ def _settings(args, names, **extra):
 def main(argv=None):
     parser = _common.make_parser(__doc__)
     parser.add_argument("--tables", nargs="+", choices=TABLES, default=list(TABLES),
-                        help="tables to run (default: all three)")
+                        help="tables to run (default: all four)")
     group = parser.add_argument_group("throughput table")
     group.add_argument("--datasets", nargs="+", choices=DATASETS, default=None,
                        help="data sets to run (default: all; --quick: digits manifold mnist)")
@@ -823,9 +943,16 @@ def main(argv=None):
                             "<output-dir>/bench_fit_defaults_cache.json)")
     group.add_argument("--refresh-cache", action="store_true",
                        help="refit the references and overwrite their cache entries")
+    group = parser.add_argument_group("loop table")
+    group.add_argument("--loop-rows", type=int, default=20_000)
+    group.add_argument("--loop-features", type=int, default=30)
+    group.add_argument("--loop-batch-size", type=int, default=64)
+    group.add_argument("--loop-rounds", type=int, default=15,
+                       help="interleaved rounds of one epoch each (default 15; --quick 2)")
     args = _common.parse_args(parser, argv)
 
-    runners = {"throughput": run_throughput, "defaults": run_defaults, "busy": run_busy}
+    runners = {"throughput": run_throughput, "defaults": run_defaults, "busy": run_busy,
+               "loop": run_loop}
     return {table: runners[table](args) for table in TABLES if table in args.tables}
 
 

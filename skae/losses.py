@@ -77,6 +77,15 @@ class _ColumnHeads(ABC):
         """Each row's negative log-likelihood, summed over columns, shape (...)."""
 
 
+def _activate(output, x_pre):
+    """``output(x_pre)``, skipping the call when ``output`` is None or ``nn.Identity``.
+
+    The identity output is the default of ``loss='mse'``; a module call
+    costs microseconds per training step on a small model.
+    """
+    return x_pre if output is None or type(output) is nn.Identity else output(x_pre)
+
+
 def reconstruction_error(x_pre, x, loss="mse", output=None, reduction="none"):
     """Per-sample reconstruction error, averaged over features.
 
@@ -122,7 +131,7 @@ def reconstruction_error(x_pre, x, loss="mse", output=None, reduction="none"):
     if loss == "bce":
         err = F.binary_cross_entropy_with_logits(x_pre, x, reduction=reduction)
     else:
-        x_hat = x_pre if output is None else output(x_pre)
+        x_hat = _activate(output, x_pre)
         err = (_FUSED if reduction == "mean" else ELEMENTWISE_LOSSES)[loss](x_hat, x)
     return err if reduction == "mean" else err.flatten(1).mean(dim=1)
 
@@ -163,7 +172,7 @@ def column_errors(x_pre, x, loss="mse", output=None):
     if loss == "bce":
         err = F.binary_cross_entropy_with_logits(x_pre, torch.nan_to_num(x), reduction="none")
     else:
-        x_hat = x_pre if output is None else output(x_pre)
+        x_hat = _activate(output, x_pre)
         err = ELEMENTWISE_LOSSES[loss](x_hat, torch.nan_to_num(x))
     return torch.where(missing, 0.0, err).flatten(1)
 
@@ -301,7 +310,7 @@ def negative_log_likelihood(x_pre, x, loss="mse", log_scale=None, output=None):
         terms = F.binary_cross_entropy_with_logits(
             x_pre, torch.nan_to_num(x).expand_as(x_pre), reduction="none")
         return torch.where(missing, 0.0, terms).sum(dim=-1)
-    x_hat = x_pre if output is None else output(x_pre)
+    x_hat = _activate(output, x_pre)
     log_scale = torch.zeros((), device=x_pre.device) if log_scale is None else log_scale
     d = (~missing).sum(dim=-1)
     residual = torch.where(missing, 0.0, x - x_hat)

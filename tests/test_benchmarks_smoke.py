@@ -72,6 +72,16 @@ def test_bench_fit(tmp_path):
 
 
 @pytest.mark.slow
+def test_bench_fit_loop(tmp_path):
+    run("bench_fit.py", tmp_path, "--tables", "loop")
+    rows = load_results(tmp_path, "bench_fit_loop")
+    assert [r["contender"] for r in rows] == ["torch loop (fused Adam)", "skae",
+                                              "skae, skorch's loop"]
+    assert_positive(rows, "s_per_epoch", "vs_torch", "vs_torch_paired")
+    assert rows[0]["vs_torch"] == 1.0
+
+
+@pytest.mark.slow
 def test_bench_fit_defaults(tmp_path):
     args = ("--tables", "defaults", "--defaults-datasets", "digits", "manifold-200k")
     run("bench_fit.py", tmp_path, *args)

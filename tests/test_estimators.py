@@ -35,10 +35,12 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import make_scorer, mean_squared_error
 from sklearn.utils._param_validation import InvalidParameterError
+from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochScoring, LRScheduler
 from torch import nn
 
 from skae import AutoencoderTransformer, VAETransformer
+from skae._net import AutoencoderNet
 from skae.modules import ACTIVATIONS
 
 AE, VAE = AutoencoderTransformer, VAETransformer
@@ -349,6 +351,75 @@ def test_batch_size_sets_steps_per_epoch(Est, X, batch_size, n_batches):
         assert len(row["batches"]) == n_batches
         assert max(b["train_batch_size"] for b in row["batches"]) == min(batch_size, len(X))
     assert [row["train_batch_count"] for row in est.net_.history] == [n_batches] * 2
+
+
+# The training loop reads the batches' losses off the device once per epoch
+# (AutoencoderNet.run_single_epoch); what it records, and the callbacks it
+# calls, are what skorch's own loop (NeuralNet.run_single_epoch) gives.
+LOOP_CASES = {
+    "plain": {},
+    "early_stopping": {"early_stopping": True},
+    "lbfgs": {"optimizer": "lbfgs"},  # its closure runs several times a step
+    "targets": {"target_weight": 0.5},
+}
+
+
+def without_durations(history):
+    return [{k: v for k, v in row.items() if k != "dur"} for row in history]
+
+
+def fit_with_skorchs_loop(est, monkeypatch, *args):
+    with monkeypatch.context() as m:
+        m.setattr(AutoencoderNet, "run_single_epoch", NeuralNet.run_single_epoch)
+        return est.fit(*args)
+
+
+@pytest.mark.parametrize("case", LOOP_CASES)
+def test_the_history_is_the_one_skorchs_loop_writes(Est, X, case, monkeypatch):
+    args = (X, X[:, :1]) if "target_weight" in LOOP_CASES[case] else (X,)
+    est = fast(Est, tol=0, **LOOP_CASES[case]).fit(*args)
+    reference = fit_with_skorchs_loop(fast(Est, tol=0, **LOOP_CASES[case]), monkeypatch, *args)
+    assert without_durations(est.net_.history) == without_durations(reference.net_.history)
+    assert est.loss_curve_ == reference.loss_curve_
+    batch = est.net_.history[-1, "batches", 0]
+    assert {"train_loss", "train_batch_size"} <= set(batch)
+    assert all(type(v) in (float, int) for row in est.net_.history for b in row["batches"]
+               for v in b.values())
+
+
+class RecordBatchCalls(Callback):
+    """Record each per-batch call: its method, its arguments, the batch's loss read in it."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.calls_ = []
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        self.calls_.append(("begin", training, sorted(kwargs), len(batch[0])))
+
+    def on_grad_computed(self, net, named_parameters, batch=None, training=False, **kwargs):
+        self.calls_.append(("grad", training, sorted(kwargs), len(list(named_parameters))))
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        assert isinstance(kwargs["loss"], torch.Tensor) and kwargs["y_pred"] is not None
+        # The batch's loss in the history (a tensor until the epoch ends) is the step's.
+        key = "train_loss" if training else "valid_loss"
+        same = float(net.history[-1, "batches", -1, key]) == float(kwargs["loss"].detach())
+        self.calls_.append(("end", training, sorted(kwargs), same))
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_batch_callbacks_are_called_as_skorchs_loop_calls_them(Est, X, early_stopping,
+                                                               monkeypatch):
+    ours, skorchs = RecordBatchCalls(), RecordBatchCalls()
+    fast(Est, max_iter=2, tol=0, early_stopping=early_stopping, callbacks=[ours]).fit(X)
+    fit_with_skorchs_loop(fast(Est, max_iter=2, tol=0, early_stopping=early_stopping,
+                               callbacks=[skorchs]), monkeypatch, X)
+    assert ours.calls_ == skorchs.calls_
+    kinds = [(kind, training) for kind, training, *_ in ours.calls_]
+    # Each epoch: 4 training batches (60 rows, or 54 after the hold-out, in 16s).
+    assert kinds == 2 * ([("begin", True), ("grad", True), ("end", True)] * 4
+                         + [("begin", False), ("end", False)] * early_stopping)
+    assert all(call[-1] for call in ours.calls_ if call[0] == "end")
 
 
 @pytest.mark.parametrize("max_iter", [1, 4])

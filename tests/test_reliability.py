@@ -153,6 +153,34 @@ def test_divergence_names_epoch_and_learning_rate_and_keeps_last_good_epoch(Est,
     assert np.isfinite(est.score_samples(X)).all()
 
 
+class NaNBatch(Callback):
+    """Fill the rows of one training batch with NaN (``epoch`` and ``batch`` count from 1)."""
+
+    def __init__(self, epoch, batch):
+        self.epoch = epoch
+        self.batch = batch
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.batches_ = 0
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        if training and len(net.history) == self.epoch:
+            self.batches_ += 1
+            if self.batches_ == self.batch:
+                batch[0].fill_(float("nan"))
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+def test_one_non_finite_batch_makes_its_epoch_diverge(Est, X):
+    # The last of epoch 2's 4 batches: the batches before it were finite.
+    est = Est(max_iter=3, callbacks=[NaNBatch(epoch=2, batch=4)], **FAST)
+    with pytest.raises(TrainingDivergedError, match=r"the train loss became nan in epoch 2\."):
+        est.fit(X)
+    reference = Est(max_iter=1, **FAST).fit(X)
+    assert est.n_iter_ == 1 and est.loss_curve_ == reference.loss_curve_
+    assert_same_weights(est, reference)
+
+
 @pytest.mark.parametrize("Est", ESTIMATORS)
 @pytest.mark.parametrize("params, scale, lr_text", [
     (dict(learning_rate_init=1e8), 1.0, "1e\\+08"),
