@@ -521,6 +521,9 @@ def report(args, results, infos, names, budgets, ks, prototype):
         "fit ratio is the mean over tables of the label-shaped autoencoder's mean fit seconds "
         "(the fit alone) over the unsupervised autoencoder's (one fit per table and k, which "
         "every budget and draw share: it never sees a label).",
+        "Fit seconds were measured on a shared 2-core machine while other benchmarks ran "
+        "(the load is in each cell of the cache, `loadavg_1min`); the ratio compares fits run "
+        "at different times, so read it to within a factor of about 1.5.",
         "Mean fit seconds per cell: " + "; ".join(
             f"{LABELS.get(c, c)} " + "/".join(
                 f"{r[c + '_s']:.1f}" for r in rows if c + "_s" in r) for c in names)
@@ -539,6 +542,10 @@ def report(args, results, infos, names, budgets, ks, prototype):
                     cs = results.get((t, budget, k, c))
                     if cs:
                         row[c] = float(np.mean([x["score"] for x in cs]))
+                goal_columns(row, names)
+                ratio = fit_ratio(results, [t], budget, k)
+                if ratio is not None:
+                    row["fit_ratio"] = ratio
                 per_table.append(row)
     settings = _common.settings_of(args)
     for key in ("repeats", "mnist_dir", "refresh"):

