@@ -149,9 +149,10 @@ def all_caches():
     return sorted(RESULTS.glob(f"{CACHE.stem}*.json"))
 
 
-def run(half, variants, max_rows, cache_path, seed=0, ks=(2, 4, 8)):
+def run(half, variants, max_rows, cache_path, seed=0, ks=(2, 4, 8), model_seed=0, tables=None):
     cache = load_cache([cache_path])
-    tables = [t for t in bt.TABLES if t[1] in HALVES[half]]
+    tables = [t for t in bt.TABLES if t[1] in HALVES[half] and (not tables or t[1] in tables)]
+    tail = f"|s{model_seed}" if model_seed else ""  # the model's seed; the split's stays
     for package, item, drops in tables:
         df, cats, nums, _ = bt.load_table(package, item, drops, max_rows=max_rows, seed=seed)
         train, test = train_test_split(df, test_size=0.25, random_state=seed)
@@ -160,8 +161,8 @@ def run(half, variants, max_rows, cache_path, seed=0, ks=(2, 4, 8)):
             max_iter = VARIANTS[variant][2]
             args = argparse.Namespace(max_iter=max_iter)
             for k in ks:
-                jobs = [("native", f"{variant}|{item}|{k}|native|{max_rows}"),
-                        ("onehot_ae", f"iter{max_iter}|{item}|{k}|onehot_ae|{max_rows}")]
+                jobs = [("native", f"{variant}|{item}|{k}|native|{max_rows}{tail}"),
+                        ("onehot_ae", f"iter{max_iter}|{item}|{k}|onehot_ae|{max_rows}{tail}")]
                 for method, key in jobs:
                     if key in cache or key in load_cache(all_caches()):
                         continue  # done here, or by a run beside this one
@@ -169,7 +170,8 @@ def run(half, variants, max_rows, cache_path, seed=0, ks=(2, 4, 8)):
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", ConvergenceWarning)
                         start = time.perf_counter()
-                        model = bt.fit_method(method, train, k, cats, nums, args, seed)
+                        model = bt.fit_method(method, train, k, cats, nums, args,
+                                              model_seed or seed)
                         seconds = time.perf_counter() - start
                     cat_pred, num_pred = bt.reconstruct(model, test, cats, nums)
                     acc, r2 = bt.scores(test, cats, nums, cat_pred, num_pred)
@@ -195,8 +197,15 @@ def report(cache, max_rows, ks=(2, 4, 8)):
              f"{max_rows} (bench_tabular uses 20,000), seed 0, one torch thread, a shared "
              "2-core machine. Goal per table and on the mean: native cat acc >= one-hot AE's "
              "and native num R^2 >= one-hot AE's - 0.01. `ok` = tables meeting both; "
-             "`misses` names the others (a: accuracy, r: R^2). Fit s: mean native fit.", ""]
-    for half, items in HALVES.items():
+             "`misses` names the others (a: accuracy, r: R^2). Fit s: mean fit time of one "
+             "run, measured with up to three of these runs side by side on the busy machine: "
+             "compare native with one-hot AE only within a row, and only roughly. Made by "
+             "`--half selection` (all variants), `--half report --variants default num1.5 "
+             "num2`, and `--model-seed 1` / `2` runs of default and num2 for the seed-noise "
+             "table at the end.", ""]
+    views = {**HALVES, "all 7": [
+        t for half in HALVES.values() for t in half]}
+    for half, items in views.items():
         for variant in VARIANTS:
             max_iter = VARIANTS[variant][2]
             rows = []
@@ -221,10 +230,13 @@ def report(cache, max_rows, ks=(2, 4, 8)):
                             f"{mean['nat_fit_s']:.1f} | {mean['oh_fit_s']:.1f} |")
             if not rows:
                 continue
-            lines += [f"## {half} half ({', '.join(items)}): {variant} (max_iter {max_iter})", "",
+            where = f"{half} half" if half in HALVES else "all 7 tables"
+            lines += [f"## {where} ({', '.join(items)}): {variant} (max_iter {max_iter})", "",
                       "| k | cat acc native | one-hot AE | num R^2 native | one-hot AE | "
                       "mean ok | ok | misses | fit s native | one-hot AE |",
                       "|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
+        if half not in HALVES:
+            continue
         per_table = []
         for t in items:
             for k in ks:
@@ -239,9 +251,42 @@ def report(cache, max_rows, ks=(2, 4, 8)):
                   "| table | k | " + " | ".join(VARIANTS) + " | one-hot AE (30) | "
                   "one-hot AE (60) |",
                   "|---|---|" + "---|" * (len(VARIANTS) + 2), *per_table, ""]
+    lines += noise_section(cache, max_rows, ks)
     text = "\n".join(lines)
     (RESULTS / "research_tables_levers.md").write_text(text)
     print(text)
+
+
+def noise_section(cache, max_rows, ks):
+    """Spread over the fits' seeds (0 and every other seed cached), the split fixed."""
+    seeds = sorted({int(key.rsplit("|s", 1)[1]) for key in cache if "|s" in key})
+    if not seeds:
+        return []
+    out = ["## Seed noise: the fits' random_state 0 and " + ", ".join(map(str, seeds))
+           + " where run (split fixed at seed 0); cat acc / num R^2 min-max over the seeds",
+           "",
+           "| table | k | seeds | default | num2 | one-hot AE | num2 meets (per seed) |",
+           "|---|---|---|---|---|---|---|"]
+    def get(variant, item, k, method, seed):
+        it = "iter30" if method == "onehot_ae" else variant
+        return cache.get(f"{it}|{item}|{k}|{method}|{max_rows}" + (f"|s{seed}" if seed else ""))
+
+    def span(rs):
+        a, b = [r["acc"] for r in rs], [r["r2"] for r in rs]
+        return f"{min(a):.3f}-{max(a):.3f} / {min(b):.3f}-{max(b):.3f}"
+
+    for item in [t for half in HALVES.values() for t in half]:
+        for k in ks:
+            which = (("default", "default", "native"), ("num2", "num2", "native"),
+                     ("onehot", None, "onehot_ae"))
+            done = [s for s in [0, *seeds] if all(get(v, item, k, m, s) for _, v, m in which)]
+            if len(done) < 2:
+                continue
+            runs = {name: [get(v, item, k, m, s) for s in done] for name, v, m in which}
+            ok = ["yes" if meets(n, o) else "no" for n, o in zip(runs["num2"], runs["onehot"])]
+            out.append(f"| {item} | {k} | {len(done)} | {span(runs['default'])} | "
+                       f"{span(runs['num2'])} | {span(runs['onehot'])} | {' '.join(ok)} |")
+    return out + [""]
 
 
 def main():
@@ -250,6 +295,9 @@ def main():
     parser.add_argument("--half", choices=list(HALVES), default="selection")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--max-rows", type=int, default=5000)
+    parser.add_argument("--model-seed", type=int, default=0,
+                        help="the fits' random_state (0: the split's seed); the split stays")
+    parser.add_argument("--tables", nargs="+", default=None, help="a subset of the half")
     parser.add_argument("--report-only", action="store_true",
                         help="only rewrite the .md from the cache files")
     parser.add_argument("--part", default="",
@@ -258,7 +306,8 @@ def main():
     torch.set_num_threads(1)
     if not args.report_only:
         run(args.half, args.variants, args.max_rows,
-            CACHE.with_name(f"{CACHE.stem}{args.part}.json"))
+            CACHE.with_name(f"{CACHE.stem}{args.part}.json"), model_seed=args.model_seed,
+            tables=args.tables)
     report(load_cache(all_caches()), args.max_rows)
 
 
