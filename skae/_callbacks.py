@@ -237,7 +237,8 @@ class TargetCheckpoint(Callback):
             print_log = dict(net.callbacks_).get("print_log")
             if print_log is not None:
                 print_log.on_epoch_end(net)
-            self.sink(f"Stopping since {self.stop_reason_}.")
+            if net.verbose:  # the table's verbosity (verbose=1 shows a progress bar instead)
+                self.sink(f"Stopping since {self.stop_reason_}.")
             raise KeyboardInterrupt  # how skorch's callbacks end training
 
     def on_train_end(self, net, **kwargs):

@@ -239,6 +239,21 @@ def test_training_ends_when_the_held_out_labels_stop_improving(Est, X, labels):
     assert "target loss (valid_target) has not improved" in stopper.stop_reason_
 
 
+@pytest.mark.parametrize("verbose", [1, 2])
+def test_verbose_says_the_held_out_labels_stopped_training(Est, X, labels, capsys, verbose):
+    noise = np.random.default_rng(0).permutation(labels)
+    est = Est(target_weight=0.5, verbose=verbose, **{**FAST, "max_iter": 200, "tol": 1e-4,
+                                                     "n_iter_no_change": 3}).fit(X, noise)
+    out = capsys.readouterr().out
+    reason = ("the held-out labeled rows' target loss (valid_target) has not improved by more "
+              "than tol=0.0001 (relative) in the last 3 epochs")
+    if verbose == 1:  # one line under the progress bar, as for the tol rule
+        assert out == f"Stopped early after {est.n_iter_} of 200 epochs: {reason}.\n"
+    else:  # the epoch's table row, then the reason
+        assert out.rstrip().endswith(f"Stopping since {reason}.")
+        assert out.count("Stopping since") == 1
+
+
 def test_tol_zero_keeps_training_to_max_iter_with_labels(Est, X, labels):
     noise = np.random.default_rng(0).permutation(labels)
     est = Est(target_weight=0.5, **{**FAST, "max_iter": 12, "tol": 0,
