@@ -153,22 +153,33 @@ class EarlyStopping(_SkorchEarlyStopping):
         try:
             super().on_epoch_end(net, **kwargs)
         except KeyboardInterrupt:
-            self.stop_reason_ = self._reason()
-            print_log = dict(net.callbacks_).get("print_log")
-            if print_log is not None:
-                print_log.on_epoch_end(net)
-            self.sink = sink
-            self._sink(f"Stopping since {self.stop_reason_}.", verbose=net.verbose)
+            scale = "relative" if self.threshold_mode == "rel" else "absolute"
+            self.stop_reason_ = _no_improvement(self.monitor, self.threshold, scale,
+                                                self.patience)
+            _announce_stop(net, sink, self.stop_reason_)
             raise
         finally:
             self.sink = sink
 
-    def _reason(self):
-        by = ""
-        if self.threshold > 0:
-            scale = "relative" if self.threshold_mode == "rel" else "absolute"
-            by = f"by more than tol={self.threshold:g} ({scale}) "
-        return f"{self.monitor} has not improved {by}in the last {self.patience} epochs"
+
+def _no_improvement(monitor, threshold, scale, patience):
+    """Why a stopping rule ended training: ``monitor`` has not improved by ``threshold``."""
+    by = f"by more than tol={threshold:g} ({scale}) " if threshold > 0 else ""
+    return f"{monitor} has not improved {by}in the last {patience} epochs"
+
+
+def _announce_stop(net, sink, reason):
+    """Print this epoch's row of the table, then why training stops (with the table only).
+
+    skorch runs ``PrintLog`` after every other callback, so the epoch whose
+    callback ends training would not reach the table; ``verbose=1`` shows a
+    progress bar instead, which says the reason itself (:class:`ProgressBar`).
+    """
+    print_log = dict(net.callbacks_).get("print_log")
+    if print_log is not None:
+        print_log.on_epoch_end(net)
+    if net.verbose:
+        sink(f"Stopping since {reason}.")
 
 
 class TargetCheckpoint(Callback):
@@ -230,15 +241,10 @@ class TargetCheckpoint(Callback):
         else:
             self.misses_ += 1
         if self.patience is not None and self.misses_ >= self.patience:
-            by = f"by more than tol={self.threshold:g} (relative) " if self.threshold > 0 else ""
-            self.stop_reason_ = (f"the held-out labeled rows' target loss (valid_target) has not "
-                                 f"improved {by}in the last {self.patience} epochs")
-            # This epoch's row of the table first, as EarlyStopping prints it.
-            print_log = dict(net.callbacks_).get("print_log")
-            if print_log is not None:
-                print_log.on_epoch_end(net)
-            if net.verbose:  # the table's verbosity (verbose=1 shows a progress bar instead)
-                self.sink(f"Stopping since {self.stop_reason_}.")
+            self.stop_reason_ = _no_improvement(
+                "the held-out labeled rows' target loss (valid_target)", self.threshold,
+                "relative", self.patience)
+            _announce_stop(net, self.sink, self.stop_reason_)
             raise KeyboardInterrupt  # how skorch's callbacks end training
 
     def on_train_end(self, net, **kwargs):

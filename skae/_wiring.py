@@ -296,7 +296,8 @@ class TrainingSpec:
                 "ReduceLROnPlateau", monitor=monitor, mode="min", factor=0.2, patience=1,
                 threshold=self.tol, threshold_mode="rel", min_lr=self.min_learning_rate,
             )))
-        if validation or self.tol > 0:
+        stops_early = validation or self.tol > 0  # else: max_iter epochs
+        if stops_early:
             callbacks.append(("early_stopping", EarlyStopping(
                 monitor=monitor,
                 patience=self.n_iter_no_change,
@@ -307,7 +308,7 @@ class TrainingSpec:
             )))
         if self.targets:  # last: its weights are restored after early stopping's
             callbacks.append(("target_checkpoint", TargetCheckpoint(
-                patience=self.n_iter_no_change if validation or self.tol > 0 else None,
+                patience=self.n_iter_no_change if stops_early else None,
                 threshold=self.tol, sink=print if self.verbose else noop)))
         return callbacks
 
