@@ -115,6 +115,7 @@ def main(argv=None):
         "Held-out 25% of the rows (train_test_split(random_state=seed)); "
         "AutoencoderTransformer(k, random_state=seed), all else default; fit seconds include "
         "validation and the table's description.",
+        "No skae setting was chosen on this table: a default fit, out of sample.",
         "Dropped: " + ", ".join(["rownames", "year"] + list(args.drop)) + ".",
         "Per column (accuracy / majority, or R^2): " + "; ".join(
             f"{r['column']} {r['score']:.3f}"

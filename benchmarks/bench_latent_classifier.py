@@ -509,7 +509,14 @@ def report(args, results, infos, names, budgets, ks, prototype):
     if any("fit_ratio" in r for r in rows):
         cols += [("fit_ratio", "label-shaped fit / unsupervised fit (goal <= 2)", ".2f")]
     halves = sorted({half_of(t) for t in tables})
+    others = [h for h in ("selection", "report") if h not in halves]
     notes = [
+        "skae's choices (the method, target_weight's default 0.5, its scale and stopping "
+        "rule) were made on the SELECTION half (" + ", ".join(table_names("selection"))
+        + "); the REPORT half (" + ", ".join(table_names("report")) + ") chose nothing: "
+        + ("this file reports it, out of sample." if halves == ["report"] else
+           "this file shows the selection half, in sample." if others else
+           "this file mixes both halves."),
         f"Tables ({', '.join(halves)} half): " + "; ".join(
             f"{t} ({infos[t]['table']}, target {infos[t]['target']}"
             + (f", {infos[t]['rows_used']} rows" if "rows_used" in infos[t] else "") + ")"
