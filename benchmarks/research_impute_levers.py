@@ -57,6 +57,8 @@ Run (one process, single-threaded)::
     PYTHONPATH=$PWD python benchmarks/research_impute_levers.py --half report \\
         --seeds 0 1 --variants default <chosen>
 
+Add ``--adbench-dir /path/to/adbench`` when the data is not in
+``../shared/data/adbench`` next to the repository (a git worktree is not).
 Cells are cached per (variant, table, rate, seed) in
 ``results/research_impute_levers.json`` (a re-run only computes what is
 missing); every run rewrites ``results/research_impute_levers.md`` from all
