@@ -397,7 +397,7 @@ NOTES = [
     "diverges with more rounds (RMSE up to 8.9 on fault at 50 %): a filled row enters the "
     "network without its missing-value indicators, so the network takes its own guesses "
     "as observed, as AutoencoderImputer's docstring says.",
-    "- Single-model parameter levers (n_components ceil(3d/4) or d, noise_level 0.3 / 0.5 / "
+    "- Single-model parameter levers (n_components ceil(3d/4) or d, noise_level 0.3 or "
     "the missing rate, n_iter_no_change=20, learning_rate='adaptive') move "
     "the RMSE by about as much as changing the seed does: w3q looked better than default on "
     "seed 0 (12 vs 11 cells, means 0.496/0.566/0.630 vs 0.504/0.567/0.634) and worse on "
@@ -416,6 +416,8 @@ NOTES = [
     "noise_level=0.2) with seeds drawn from random_state and average their "
     "reconstructions of the gaps); skae has no such parameter today, so the script builds "
     "it from three AutoencoderImputer fits.",
+    "- Defined in the script but not run (time): nl0.5, es, wide, wd1e-4, drop0.1, lr1e-3, "
+    "and combinations.",
 ]
 
 REPORT_NOTES = [
