@@ -6,7 +6,9 @@ imputers a user would reach for, at what cost in time?
 
 Numeric data: real tables from ADBench's "Classical" folder
 (``--adbench-dir``, default ``../shared/data/adbench`` next to the
-repository; labels ignored). Constant columns are dropped; tables larger
+repository; labels ignored), and scikit-learn's digits (``digits``: pixels / 16,
+in [0, 1], not standardised, the unit of issue #25's figure). Constant columns are
+dropped; tables larger
 than ``--max-rows`` are sub-sampled (seeded). Each table is standardised
 with the mean and standard deviation of the full (unmasked) table, then
 every entry is masked independently with probability ``rate`` (MCAR; rows
@@ -47,6 +49,11 @@ contender) in ``--cache`` (default ``<output-dir>/bench_impute_cache.json``,
 written as the run goes), so a re-run only computes what is missing; skae's
 rows are always recomputed (``--skae-from-cache`` reuses them too). Several
 processes may share a cache (``--contenders`` splits the work).
+
+Issue #25's protocol: the levers of the imputer are chosen on the selection
+half (``SELECTION``: optdigits, fault, landsat, yeast, pendigits;
+``research_impute_levers.py``), and the notes report the goal (RMSE below both
+KNN's and BayesianRidge's) per half and rate.
 
 Run ``python benchmarks/bench_impute.py --threads 1`` (full size: about 40
 minutes on a 2-core machine with the cache empty) or with ``--quick``.
