@@ -56,6 +56,13 @@ batch norm, masking noise); the winner, huber loss with weight decay 1e-2
 and 10 epochs, is the default. ``bench_outliers_tune.md`` ranks them against the other
 detectors. These cells skip the attribution experiment.
 
+Out of sample (issue #25): ``bench_outliers_folds.md`` redoes the default's
+choice by folds of tables (``table_folds``: three folds from a seeded shuffle):
+on each fold, the tuning grid's variant with the best mean AUC on the other two
+folds, reported on the fold against every other detector. Written whenever the
+tuning grid's cells cover all 31 tables (in the cache). ``--reuse-skae-version``
+re-summarises cells an older skae cached, when its results are known unchanged.
+
 Explanations: in every skae cell (but the tuning variants), 20 normal rows (seeded) get 12 standard
 deviations added to one column each (chosen at random), and each
 attribution method's largest entry is compared with that column: the

@@ -36,6 +36,11 @@ columns), and fit time (the whole fit, preprocessing included; one run each,
 ``--repeats`` is not used). Per-column accuracies go to
 ``bench_tabular_columns.md``/``.json``.
 
+Issue #25's protocol: the notes report the selection half (``SELECTION``,
+where levers for native tables are measured, ``research_tables_levers.py``) and
+the report half (``REPORT``) apart, with the goal's count of tables (native
+accuracy at least the one-hot AE's, numeric R^2 within 0.01 of it).
+
 Run ``python benchmarks/bench_tabular.py`` (full size: 7 tables, k = 2, 4,
 8; about 20 minutes on a 2-core machine with one thread) or with ``--quick``.
 """
