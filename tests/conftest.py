@@ -58,3 +58,13 @@ def X():
     X = make_data()
     X.setflags(write=False)
     return X
+
+
+#: Test files whose tests start processes (torchrun ranks, a dask cluster, the demo) and
+#: take 5-15 s each: collected first, so that pytest-xdist's workers start them at once
+#: instead of one worker finishing them alone at the end of the run.
+_LONG_FIRST = ("test_data_parallel.py", "test_dask.py", "test_demo_smoke.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.path.name not in _LONG_FIRST)  # stable: order kept
