@@ -53,14 +53,13 @@ import warnings
 import _common
 import numpy as np
 import pandas as pd
-from bench_tabular import TABLES, load_table
+from bench_tabular import SELECTION, TABLES, load_table
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
 from skae import OutlierDetector
 
 NAME = "bench_explain_tables"
-SELECTION = ("diamonds", "Wage", "CPS1988", "attrition")
 QUICK_TABLES = ("Wage", "Computers")
 PLANTS = ("numeric", "swap", "rare", "common", "unseen")
 REFERENCE_PLANTS = ("swap", "rare", "common")

@@ -667,8 +667,9 @@ def write(args, results, infos):
         notes.append("Not in the table (not run in the time budget of this run; re-run to "
                      "fill the cache): " + "; ".join(f"{t} ({', '.join(n)})"
                                                      for t, n in pending.items()) + ".")
-    if oos_note(results):
-        notes.append(oos_note(results))
+    out_of_sample = oos_note(results)
+    if out_of_sample:
+        notes.append(out_of_sample)
     notes += list(findings(results, rank, main_names))
     # The default (skae AE) over every table where all but skae VAE ran.
     wide_names = [c for c in main_names if c != "skae_vae"]

@@ -23,14 +23,9 @@ from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_outliers import N_FOLDS, load_table, table_folds  # noqa: E402
+from bench_outliers import N_FOLDS, load_table, standardised, table_folds  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "research_outliers_levers.json"
-
-
-def standardised(scores):
-    q1, median, q3 = np.percentile(scores, [25, 50, 75])
-    return (scores - median) / max(q3 - q1, 1e-12)
 
 
 def ranked(scores):
@@ -57,7 +52,7 @@ def variants(X, seed):
     out["ae"] = ae
     secs["ae"] = secs["ae_s0"]
     t0 = time.perf_counter()
-    forest = -IsolationForest(random_state=seed).fit(X).score_samples(X)
+    forest = _forest(X, seed)
     secs["iforest"] = time.perf_counter() - t0
     out["iforest"] = forest
     out["ae+if"] = standardised(ae) + standardised(forest)
@@ -71,12 +66,12 @@ def variants(X, seed):
     resid = np.asarray(X - recon, dtype=np.float64)
     secs["codes"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    out["if codes"] = -IsolationForest(random_state=seed).fit(codes).score_samples(codes)
+    out["if codes"] = _forest(codes, seed)
     secs["if codes"] = time.perf_counter() - t0
     out["ae+if codes"] = standardised(ae) + standardised(out["if codes"])
     both = np.hstack([codes, np.log1p(ae)[:, None]])
-    out["if codes+err"] = -IsolationForest(random_state=seed).fit(both).score_samples(both)
-    out["if resid"] = -IsolationForest(random_state=seed).fit(resid).score_samples(resid)
+    out["if codes+err"] = _forest(both, seed)
+    out["if resid"] = _forest(resid, seed)
     out["ae+if resid"] = standardised(ae) + standardised(out["if resid"])
     out["ae+if+if codes"] = out["ae+if"] + standardised(out["if codes"])
     centred = codes - codes.mean(axis=0)

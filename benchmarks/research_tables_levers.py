@@ -53,8 +53,7 @@ from skae.modules import _columns
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CACHE = RESULTS / "research_tables_levers.json"
-HALVES = {"selection": ["diamonds", "Wage", "CPS1988", "attrition"],
-          "report": ["SaratogaHouses", "Star", "Computers"]}
+HALVES = {"selection": list(bt.SELECTION), "report": list(bt.REPORT)}
 #: name -> (how the weights change, learned numeric log-scale, max_iter)
 VARIANTS = {
     "default": (None, False, 30),
