@@ -703,6 +703,8 @@ def write(args, num_cells, num_infos, mix_cells, mix_infos, skae_cls):
         "(bench_impute.py)", extra_versions=extra)
     if mrows:
         mnotes = [
+            "No imputer setting was chosen on these mixed tables (this round or, for the "
+            "numeric defaults, before): out of sample for the imputer's choices.",
             "Cells: RMSE on the masked numeric entries (standardised units) / accuracy on "
             "the masked categorical entries, mean over seeds; best of each in bold; `s`: "
             "wall seconds of one `fit_transform`.",
