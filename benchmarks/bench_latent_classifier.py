@@ -358,8 +358,17 @@ def cell_key(table, rows, budget, draw, k, contender, args, variant):
             settings["proto_hash"] = hashlib.sha1(
                 open(_label_prototype.__file__, "rb").read()).hexdigest()[:8] \
                 if args.hash_prototype else "v1"
+    if contender in ("skae", "label") and _default_schedule() != "constant":
+        settings["schedule"] = _default_schedule()  # 0.3's default: a one-cycle rate
     blob = json.dumps(settings, sort_keys=True)
     return f"{table}|{rows}|{budget:g}|{draw}|k{k}|{contender}|{blob}"
+
+
+def _default_schedule():
+    """The default ``learning_rate`` of the installed skae (cells before 0.3's: 'constant')."""
+    from skae import AutoencoderTransformer
+
+    return AutoencoderTransformer().get_params().get("learning_rate", "constant")
 
 
 def run_cell(cache, key, fn, refresh):

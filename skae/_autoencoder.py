@@ -68,7 +68,7 @@ class AutoencoderTransformer(BaseAutoencoder):
             "batch_size",
             "max_iter", "early_stopping", "validation_fraction", "n_iter_no_change", "tol",
             "callbacks", "device", "n_jobs", "random_state", "verbose", "warm_start",
-            "target_weight")}
+            "target_weight", learning_rate="one_cycle", learning_rate_init="1e-2", max_iter=60)}
 
     Attributes
     ----------
@@ -131,12 +131,12 @@ class AutoencoderTransformer(BaseAutoencoder):
         conv_channels=(32, 64),
         kernel_size=3,
         optimizer="adam",
-        learning_rate="constant",
-        learning_rate_init=3e-3,
+        learning_rate="one_cycle",
+        learning_rate_init=1e-2,
         weight_decay=0.0,
         max_grad_norm=None,
         batch_size="auto",
-        max_iter=200,
+        max_iter=60,
         early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,

@@ -3,6 +3,7 @@
 :class:`TrainingGuard` (divergence, interruption, last good weights),
 :class:`EarlyStopping` (the estimators' ``tol`` rule), :class:`ThreadPolicy`
 (``n_jobs``), :class:`AdaptiveLearningRate` (``learning_rate='adaptive'``),
+:class:`OneCycleLearningRate` (``learning_rate='one_cycle'``),
 :class:`KLWarmup` (the VAE's ``kl_warmup``), :class:`TargetCheckpoint`
 (the epoch whose code best predicts held-out labels) and :class:`ProgressBar`
 (``verbose=1``). Each is configured through its ``__init__`` parameters,
@@ -292,6 +293,53 @@ class AdaptiveLearningRate(LRScheduler):
 
     def on_train_end(self, net, **kwargs):
         self.lr_scheduler_ = None
+
+
+class OneCycleLearningRate(Callback):
+    """``learning_rate='one_cycle'``: torch's ``OneCycleLR`` over one training call.
+
+    The rate climbs from ``lr / 25`` to the net's ``lr`` (the estimator's
+    ``learning_rate_init``) over the first 30% of the call's steps, then
+    anneals along a cosine to ``lr / 250,000``; Adam's ``beta1`` (SGD's
+    momentum) cycles the other way, 0.95 to 0.85 and back (Smith 2018;
+    torch's defaults). The cycle spans ``epochs`` epochs (``fit``:
+    ``max_iter``; a ``partial_fit`` call: its one epoch), so its length in
+    steps is only known once skorch has split the data: the scheduler is
+    made at the call's first epoch and stepped after every training batch.
+    The rate each epoch ended at is recorded as ``event_lr`` in the history.
+
+    Parameters
+    ----------
+    epochs : int or None
+        The epochs of the current training call, set before each call.
+    """
+
+    def __init__(self, epochs=None):
+        self.epochs = epochs
+
+    def on_train_begin(self, net, **kwargs):
+        self.scheduler_ = None
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        if self.scheduler_ is not None:
+            return
+        steps = len(net.get_iterator(dataset_train, training=True)) * max(self.epochs or 1, 1)
+        defaults = net.optimizer_.defaults
+        self.scheduler_ = torch.optim.lr_scheduler.OneCycleLR(
+            net.optimizer_, max_lr=net.lr, total_steps=steps + 1,  # + 1: the last step
+            cycle_momentum="betas" in defaults or bool(defaults.get("momentum")))
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training:
+            self.scheduler_.step()
+
+    def on_epoch_end(self, net, **kwargs):
+        net.history.record("event_lr", net.optimizer_.param_groups[0]["lr"])
+
+    def on_train_end(self, net, **kwargs):
+        # The scheduler holds the optimizer, which skorch pickles apart (see
+        # AdaptiveLearningRate); the next call makes a new one.
+        self.scheduler_ = None
 
 
 class KLWarmup(Callback):

@@ -53,24 +53,32 @@ default='adam'
         step that would end at non-finite weights or loss (float32 rounding
         can corrupt L-BFGS's curvature memory late in a fit) is undone and
         retried from a fresh memory.""",
-    "learning_rate": """learning_rate : {'constant', 'adaptive'}, default='constant'
-        Learning-rate schedule, named as in ``MLPRegressor``. ``'constant'``
-        keeps ``learning_rate_init``. ``'adaptive'``
-        divides the rate by 5 each time two consecutive epochs fail to
-        improve the monitored loss (validation loss with early stopping,
-        training loss otherwise) by ``tol`` (relative), down to 1e-3 times
-        ``learning_rate_init``, within each ``fit`` call (skorch's
-        ``LRScheduler`` with torch's ``ReduceLROnPlateau``; the rates are in
-        ``net_.history[:, 'event_lr']``). On big tables with early stopping
-        it reaches a given error in fewer epochs; on small data it can stop
-        training early (``benchmarks/bench_fit.py``), hence not the
-        default. Pass your own ``LRScheduler`` in ``callbacks`` only with
-        ``'constant'``. Ignored by ``'lbfgs'``.""",
-    "learning_rate_init": """learning_rate_init : float, default=3e-3
-        Learning rate of the optimizer. Higher than ``MLPRegressor``'s 1e-3,
-        which leaves a linear autoencoder on sklearn's digits well above
-        PCA's held-out error after 200 epochs (``benchmarks/`` measures
-        time to PCA's quality).""",
+    "learning_rate": """learning_rate : {'constant', 'adaptive', 'one_cycle'}, default=%(learning_rate)r
+        Learning-rate schedule; ``'constant'`` and ``'adaptive'`` as in
+        ``MLPRegressor``. ``'constant'`` keeps ``learning_rate_init``.
+        ``'adaptive'`` divides the rate by 5 each time two consecutive
+        epochs fail to improve the monitored loss (validation loss with
+        early stopping, training loss otherwise) by ``tol`` (relative), down
+        to 1e-3 times ``learning_rate_init``, within each ``fit`` call
+        (skorch's ``LRScheduler`` with torch's ``ReduceLROnPlateau``).
+        ``'one_cycle'`` (Smith 2018; torch's ``OneCycleLR``, stepped every
+        batch) climbs from ``learning_rate_init / 25`` to
+        ``learning_rate_init`` over the first 30%% of a training call's
+        steps and anneals to nearly 0 by its end, while Adam's ``beta1``
+        (SGD's momentum) cycles between 0.95 and 0.85. The cycle spans the
+        call's epochs (``max_iter`` in ``fit``, the one epoch of a
+        ``partial_fit`` call), which all run: the ``tol`` rule does not stop
+        it on the training loss (held-out labels still can, see
+        ``target_weight``), and ``early_stopping='auto'`` holds no rows out (pass
+        ``early_stopping=True`` to stop on a validation split, keeping the
+        best epoch). It reaches a long run's error in a fraction of the
+        epochs (``benchmarks/research_fit_defaults.py``). The rates are in
+        ``net_.history[:, 'event_lr']``. Pass your own skorch
+        ``LRScheduler`` in ``callbacks`` only with ``'constant'``. Ignored by
+        ``'lbfgs'``.""",
+    "learning_rate_init": """learning_rate_init : float, default=%(learning_rate_init)s
+        Learning rate of the optimizer: with ``learning_rate='one_cycle'``,
+        the peak of the cycle.""",
     "weight_decay": """weight_decay : float, default=0.0
         L2 penalty passed to the optimizer (decoupled for ``'adamw'``).""",
     "max_grad_norm": """max_grad_norm : float or None, default=None
@@ -83,15 +91,17 @@ default='adam'
         (256 at 60,000 rows, 512 at 200,000): bigger steps cost less per
         row, so an epoch of a big table takes seconds, not minutes. The
         value used is ``batch_size_``.""",
-    "max_iter": """max_iter : int, default=200
-        Maximum number of epochs.""",
+    "max_iter": """max_iter : int, default=%(max_iter)s
+        Maximum number of epochs of ``fit`` (the length of the cycle with
+        ``learning_rate='one_cycle'``).""",
     "early_stopping": """early_stopping : bool or 'auto', default='auto'
         Hold out ``validation_fraction`` of the data, stop when the
         validation loss has not improved by ``tol`` (relative) for
         ``n_iter_no_change`` epochs, and restore the best weights.
         ``'auto'`` does so in ``fit`` on more than 10,000 rows (as
-        ``HistGradientBoostingRegressor``), never in ``partial_fit``. The
-        value used is ``do_early_stopping_``.""",
+        ``HistGradientBoostingRegressor``), never in ``partial_fit``, nor with
+        ``learning_rate='one_cycle'`` (its ``max_iter`` epochs are the budget).
+        The value used is ``do_early_stopping_``.""",
     "validation_fraction": """validation_fraction : float in (0, 1), default=0.1
         Fraction held out for early stopping.""",
     "n_iter_no_change": """n_iter_no_change : int, default=10
@@ -191,6 +201,11 @@ ATTRIBUTES = """net_ : skorch.NeuralNet
         None for number columns). Only set when ``y`` had classes."""
 
 
-def params(*names):
-    """The parameter docs for ``names``, indented for a class docstring."""
-    return "\n    ".join(PARAMS[name] for name in names)
+def params(*names, **defaults):
+    """The parameter docs for ``names``, indented for a class docstring.
+
+    ``defaults`` fills the entries whose default differs between the
+    estimators (``learning_rate``, ``learning_rate_init``, ``max_iter``).
+    """
+    return "\n    ".join(PARAMS[name] % defaults if "%(" in PARAMS[name] else PARAMS[name]
+                          for name in names)

@@ -43,7 +43,11 @@ class AutoencoderImputer(_BaseImputer):
         ``AutoencoderTransformer`` with ``n_components`` half the number of
         columns (at least 2) and masking noise (``noise='masking'``,
         ``noise_level=0.2``), which hides a fifth of the observed entries in
-        training so the model learns to fill them.
+        training so the model learns to fill them, trained at a constant
+        rate (``learning_rate='constant', learning_rate_init=3e-3,
+        max_iter=200``: the settings ``benchmarks/bench_impute.py`` chose
+        and measured, before the transformer's default became a one-cycle
+        schedule).
     missing_values : int, float, str, np.nan, None or pandas.NA, default=np.nan
         The placeholder for missing values in numeric arrays. DataFrames mark
         them as pandas does (NaN, None, ``pd.NA``).
@@ -144,8 +148,9 @@ class AutoencoderImputer(_BaseImputer):
 
     def _estimator(self, n_features):
         if self.estimator is None:
-            estimator = AutoencoderTransformer(max(2, math.ceil(n_features / 2)),
-                                               noise="masking", noise_level=0.2)
+            estimator = AutoencoderTransformer(
+                max(2, math.ceil(n_features / 2)), noise="masking", noise_level=0.2,
+                learning_rate="constant", learning_rate_init=3e-3, max_iter=200)
         else:
             estimator = clone(self.estimator)
         if self.sample_posterior and not isinstance(estimator, VAETransformer):

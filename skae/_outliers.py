@@ -60,8 +60,9 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
         ``AutoencoderTransformer`` trained robustly: ``n_components`` half
         the number of columns (at least 2), ``hidden_layer_sizes=(64, 32)``,
         ``dropout=0.2``, ``batch_norm=True``, ``loss='huber'``,
-        ``weight_decay=0.01``, ``batch_size=64`` and 10 epochs
-        (``max_iter=10, tol=0``). The training rows contain the outliers:
+        ``weight_decay=0.01``, ``batch_size=64`` and 10 epochs at a constant
+        rate (``max_iter=10, tol=0, learning_rate='constant',
+        learning_rate_init=3e-3``). The training rows contain the outliers:
         regularisation keeps the model from learning to reconstruct them,
         and the huber loss (linear beyond an error of 1) limits their pull
         on the weights. These settings were chosen on the 31 ADBench tables
@@ -168,7 +169,7 @@ class OutlierDetector(OutlierMixin, BaseEstimator):
             estimator = AutoencoderTransformer(
                 max(2, math.ceil(n_features / 2)), hidden_layer_sizes=(64, 32), dropout=0.2,
                 batch_norm=True, loss="huber", weight_decay=1e-2, batch_size=64, max_iter=10,
-                tol=0)
+                tol=0, learning_rate="constant", learning_rate_init=3e-3)
         else:
             estimator = clone(self.estimator)
         if self.random_state is not None and "random_state" in estimator.get_params():

@@ -169,7 +169,9 @@ class TrainingMixin:
         life (warm starts and ``partial_fit`` continue with them).
         """
         if self.early_stopping == "auto":  # as HistGradientBoosting*; not for partial_fit
-            self.do_early_stopping_ = not partial and n_samples > AUTO_EARLY_STOPPING_ROWS
+            # A one-cycle schedule sets its own budget (max_iter epochs).
+            self.do_early_stopping_ = (not partial and n_samples > AUTO_EARLY_STOPPING_ROWS
+                                       and self._schedule() != "one_cycle")
         else:
             self.do_early_stopping_ = bool(self.early_stopping)
         n_train = n_samples - (math.ceil(self.validation_fraction * n_samples)
@@ -190,6 +192,9 @@ class TrainingMixin:
                              else min(self.batch_size_, n_rows))
         if self.verbose == 1:
             self.net_.set_params(callbacks__progress_bar__total=epochs)
+        schedule = dict(self.net_.callbacks_).get("lr_schedule")
+        if schedule is not None:  # the cycle spans this call's epochs
+            schedule.epochs = epochs
         guard = dict(self.net_.callbacks_)["training_guard"]
         try:
             with drawing_from(self.net_, generator), restoring_threads():
@@ -233,9 +238,10 @@ class TrainingMixin:
         change without a fresh fit.
         """
         changed = self.net_.module__architecture.changes(architecture)
-        scheduled = "learning_rate" in dict(self.net_.callbacks_)
-        if scheduled != (self.learning_rate == "adaptive") \
-                and self._optimizer_name != "lbfgs":
+        callbacks = dict(self.net_.callbacks_)
+        built = ("adaptive" if "learning_rate" in callbacks
+                 else "one_cycle" if "lr_schedule" in callbacks else "constant")
+        if built != self._schedule():
             changed.append("learning_rate")  # the schedule is a callback of the built net
         if changed:
             raise ValueError(
@@ -252,6 +258,10 @@ class TrainingMixin:
         for name, value in self._criterion_settings()[1].items():
             setattr(self.net_.criterion_, name, value)
 
+    def _schedule(self):
+        """The learning-rate schedule in force: ``learning_rate``, 'constant' for L-BFGS."""
+        return "constant" if self._optimizer_name == "lbfgs" else self.learning_rate
+
     def _min_learning_rate(self):
         """The floor of ``learning_rate='adaptive'``: 1e-3 times ``learning_rate_init``."""
         return self.learning_rate_init * 1e-3
@@ -266,7 +276,7 @@ class TrainingMixin:
         """
         check_user_callbacks(self.callbacks, validation=self.do_early_stopping_,
                              table=self._table is not None,
-                             targets=self._target_spec is not None)
+                             targets=self._target_spec is not None, schedule=self._schedule())
         net = make_net(self._training_spec(device), architecture, generator)
         if self._table is not None:
             net.module_.output.set_unseen(_tabular.unseen_probabilities(self._table))
@@ -288,7 +298,7 @@ class TrainingMixin:
         """This estimator's parameters resolved for a net on ``device``."""
         criterion, criterion_kwargs = self._criterion_settings()
         name = self._optimizer_name
-        adaptive = self.learning_rate == "adaptive" and name != "lbfgs"
+        adaptive = self._schedule() == "adaptive"
         return TrainingSpec(
             builder=self._builder(),
             criterion=criterion,
@@ -303,6 +313,7 @@ class TrainingMixin:
             tol=self.tol,
             n_iter_no_change=self.n_iter_no_change,
             min_learning_rate=self._min_learning_rate() if adaptive else None,
+            one_cycle=self._schedule() == "one_cycle",
             max_grad_norm=self.max_grad_norm,
             n_jobs=self.n_jobs,
             verbose=self.verbose,

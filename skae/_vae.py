@@ -57,12 +57,11 @@ class VAETransformer(BaseAutoencoder):
         Epochs over which the KL weight grows linearly from 0 to ``beta``;
         0 is off. Helps against posterior collapse with strong decoders.
     {params("batch_norm", "dropout", "image_shape", "conv_channels", "kernel_size",
-            "optimizer", "learning_rate")}
-    learning_rate_init : float, default=1e-3
-        Learning rate of the optimizer.
-    {params("weight_decay", "max_grad_norm", "batch_size", "max_iter", "early_stopping",
-            "validation_fraction", "n_iter_no_change", "tol", "callbacks", "device", "n_jobs",
-            "random_state", "verbose", "warm_start", "target_weight")}
+            "optimizer", "learning_rate", "learning_rate_init", "weight_decay", "max_grad_norm",
+            "batch_size", "max_iter", "early_stopping", "validation_fraction",
+            "n_iter_no_change", "tol", "callbacks", "device", "n_jobs", "random_state",
+            "verbose", "warm_start", "target_weight",
+            learning_rate="constant", learning_rate_init="1e-3", max_iter=200)}
 
     Attributes
     ----------

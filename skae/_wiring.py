@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from functools import cache
 
 import torch
-from skorch.callbacks import EpochScoring, GradientNormClipping, PassthroughScoring
+from skorch.callbacks import EpochScoring, GradientNormClipping, LRScheduler, PassthroughScoring
 from skorch.utils import noop
 
 from ._callbacks import (
     AdaptiveLearningRate,
     EarlyStopping,
+    OneCycleLearningRate,
     ProgressBar,
     TargetCheckpoint,
     ThreadPolicy,
@@ -140,16 +141,23 @@ def _validation_monitor(callback):
     return None
 
 
-def check_user_callbacks(callbacks, validation, table, targets=False):
+def check_user_callbacks(callbacks, validation, table, targets=False, schedule="constant"):
     """Refuse user ``callbacks`` that cannot work in this fit.
 
     Those that monitor validation scores when there are none (without
-    ``validation`` rows), and sklearn metrics of a ``table``'s
+    ``validation`` rows), sklearn metrics of a ``table``'s
     reconstruction or of a model with ``targets`` (its batches' second
-    half is ``y``, not ``X``).
+    half is ``y``, not ``X``), and a learning-rate scheduler beside skae's
+    own ``schedule`` (the ``learning_rate`` in force).
     """
     for item in callbacks or ():
         name, callback = item if isinstance(item, tuple) else (type(item).__name__, item)
+        if isinstance(callback, LRScheduler) and schedule != "constant":
+            raise ValueError(
+                f"Callback {name} is an LRScheduler, and learning_rate={schedule!r} "
+                "schedules the learning rate too: the two would overwrite each other. "
+                "Set learning_rate='constant' to use your own schedule."
+            )
         metric = isinstance(callback, EpochScoring) and isinstance(callback.scoring, str)
         if metric and not callback.use_caching:
             raise ValueError(
@@ -230,7 +238,12 @@ class TrainingSpec:
     tol, n_iter_no_change : float, int
         The stopping rule (and the adaptive learning rate's threshold).
     min_learning_rate : float or None
-        The floor of ``learning_rate='adaptive'``; None: a constant rate.
+        The floor of ``learning_rate='adaptive'``; None: no adaptive rate.
+    one_cycle : bool
+        ``learning_rate='one_cycle'``: a one-cycle schedule over each
+        training call's epochs, which then end only by early stopping
+        (a validation split) or held-out labels, not by the ``tol`` rule on
+        the training loss.
     max_grad_norm : float or None
         Gradient clipping, or none.
     n_jobs : int or None
@@ -259,6 +272,7 @@ class TrainingSpec:
     tol: float = 0.0
     n_iter_no_change: int = 10
     min_learning_rate: float = None
+    one_cycle: bool = False
     max_grad_norm: float = None
     n_jobs: int = None
     verbose: int = 0
@@ -296,7 +310,12 @@ class TrainingSpec:
                 "ReduceLROnPlateau", monitor=monitor, mode="min", factor=0.2, patience=1,
                 threshold=self.tol, threshold_mode="rel", min_lr=self.min_learning_rate,
             )))
-        stops_early = validation or self.tol > 0  # else: max_iter epochs
+        if self.one_cycle:
+            callbacks.append(("lr_schedule", OneCycleLearningRate()))
+        # Else max_iter epochs; a one-cycle schedule is its own budget: stopping
+        # on a training-loss plateau would keep the weights of its peak rate.
+        # (Held-out labels still end a fit: see TargetCheckpoint below.)
+        stops_early = validation or (self.tol > 0 and not self.one_cycle)
         if stops_early:
             callbacks.append(("early_stopping", EarlyStopping(
                 monitor=monitor,
@@ -308,7 +327,7 @@ class TrainingSpec:
             )))
         if self.targets:  # last: its weights are restored after early stopping's
             callbacks.append(("target_checkpoint", TargetCheckpoint(
-                patience=self.n_iter_no_change if stops_early else None,
+                patience=self.n_iter_no_change if validation or self.tol > 0 else None,
                 threshold=self.tol, sink=print if self.verbose else noop)))
         return callbacks
 

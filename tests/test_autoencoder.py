@@ -43,11 +43,16 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback
 from torch import nn
 
-from skae import AutoencoderTransformer
+from skae import AutoencoderTransformer, VAETransformer
 from skae.modules import Corruption, TiedLinear
 
 # The linear autoencoder: one Linear layer each way.
 LINEAR = {"hidden_layer_sizes": (), "activation": "identity", "output_activation": "identity"}
+
+
+# 0.2's default rate: the tests of the tol rule and of the optimizers' settings
+# pin a constant rate (a one-cycle schedule has its own tests in test_estimators).
+CONSTANT_RATE = dict(learning_rate="constant", learning_rate_init=3e-3)
 
 
 def fast(**params):
@@ -220,7 +225,8 @@ def test_optimizer_builds_and_trains(X, optimizer, cls):
 
 
 def test_sgd_uses_nesterov_momentum(X):
-    group = fast(optimizer="sgd", max_iter=1).fit(X).net_.optimizer_.param_groups[0]
+    group = fast(optimizer="sgd", **CONSTANT_RATE, max_iter=1).fit(X)\
+        .net_.optimizer_.param_groups[0]
     assert group["momentum"] == 0.9
     assert group["nesterov"] is True
 
@@ -302,7 +308,8 @@ def test_weight_decay_shrinks_weights(X):
 def test_tol_and_n_iter_no_change_stop_on_training_loss(X, n_iter_no_change):
     # No epoch improves the training loss by 50%: after the first epoch,
     # training stops once n_iter_no_change epochs in a row have missed.
-    est = fast(max_iter=20, tol=0.5, n_iter_no_change=n_iter_no_change).fit(X)
+    est = fast(**CONSTANT_RATE, max_iter=20, tol=0.5,
+               n_iter_no_change=n_iter_no_change).fit(X)
     assert est.n_iter_ == n_iter_no_change + 1
     assert len(est.loss_curve_) == est.n_iter_
     assert est.validation_loss_curve_ is None
@@ -345,8 +352,8 @@ def test_user_callbacks_are_called_every_epoch(X):
 def test_user_callbacks_see_the_epoch_that_stops_training(X, early_stopping):
     counter = EpochCounter()
     est = fast(
-        max_iter=20, tol=0.5, n_iter_no_change=2, early_stopping=early_stopping,
-        callbacks=[counter],
+        **CONSTANT_RATE, max_iter=20, tol=0.5, n_iter_no_change=2,
+        early_stopping=early_stopping, callbacks=[counter],
     ).fit(X)
     assert est.n_iter_ < 20
     assert counter.epochs_ == est.n_iter_
@@ -417,7 +424,7 @@ def test_verbose_2_prints_a_row_per_epoch(X, capsys):
 @pytest.mark.parametrize("early_stopping", [False, True])
 def test_verbose_2_prints_the_epoch_that_stops_training_before_saying_so(X, capsys,
                                                                          early_stopping):
-    est = fast(verbose=2, max_iter=50, tol=0.5, n_iter_no_change=2,
+    est = fast(verbose=2, **CONSTANT_RATE, max_iter=50, tol=0.5, n_iter_no_change=2,
                early_stopping=early_stopping).fit(X)
     plain = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)
     lines = plain.splitlines()
@@ -433,7 +440,7 @@ def test_verbose_2_prints_the_epoch_that_stops_training_before_saying_so(X, caps
 
 @pytest.mark.parametrize("early_stopping", [False, True])
 def test_verbose_1_says_why_training_stopped_early(X, capsys, early_stopping):
-    est = fast(verbose=1, max_iter=50, tol=0.5, n_iter_no_change=2,
+    est = fast(verbose=1, **CONSTANT_RATE, max_iter=50, tol=0.5, n_iter_no_change=2,
                early_stopping=early_stopping).fit(X)
     out, err = capsys.readouterr()
     assert f"{est.n_iter_}/50" in err  # the bar, on stderr, ends where training did
@@ -1009,7 +1016,7 @@ def test_denoising_autoencoder_reconstructs_clean_rows_from_masked_input():
 
 
 def test_warm_start_uses_the_current_learning_rate(X):
-    est = fast(warm_start=True).fit(X)
+    est = fast(warm_start=True, **CONSTANT_RATE).fit(X)
     est.set_params(learning_rate_init=0.1).fit(X)
     assert all(g["lr"] == 0.1 for g in est.net_.optimizer_.param_groups)
 
@@ -1030,3 +1037,15 @@ def test_continuing_with_a_changed_network_is_refused(X, params):
         est.fit(X)
     with pytest.raises(ValueError, match=name):
         est.partial_fit(X)
+
+
+def test_the_default_fit_is_one_cycle_of_60_epochs_peaking_at_1e_2(X):
+    # Chosen for time to quality (benchmarks/research_fit_defaults.py): all 60
+    # epochs run, with no rows held out, whatever the table's size.
+    est = AutoencoderTransformer(2, random_state=0).fit(X)
+    assert est.n_iter_ == 60 and not est.do_early_stopping_
+    lrs = np.array(est.net_.history[:, "event_lr"])
+    assert 17 <= int(np.argmax(lrs)) <= 18 and 0.99e-2 < lrs.max() <= 1e-2
+    assert lrs[0] < 1e-3 and lrs[-1] < 1e-6  # from 1e-2 / 25, to nearly 0
+    # The VAE keeps a constant rate (its defaults were not part of that study).
+    assert VAETransformer().get_params()["learning_rate"] == "constant"

@@ -328,9 +328,10 @@ def test_dropout_adds_dropout_and_inference_is_deterministic(Est, X, dropout):
 
 @pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", torch.optim.RMSprop])
 def test_learning_rate_init_sets_optimizer_lr(Est, X, optimizer):
-    est = fast(Est, optimizer=optimizer, max_iter=1).fit(X)
+    est = fast(Est, optimizer=optimizer, learning_rate="constant", max_iter=1).fit(X)
     assert est.net_.optimizer_.param_groups[0]["lr"] == Est().learning_rate_init
-    est = fast(Est, optimizer=optimizer, learning_rate_init=0.0123, max_iter=1).fit(X)
+    est = fast(Est, optimizer=optimizer, learning_rate="constant", learning_rate_init=0.0123,
+               max_iter=1).fit(X)
     assert est.net_.optimizer_.param_groups[0]["lr"] == 0.0123
 
 
@@ -658,10 +659,13 @@ def test_auto_settings_are_resolved_in_fit(Est, X):
 
 def test_auto_early_stopping_holds_out_rows_above_10000_rows_in_fit_only(Est):
     X = np.random.default_rng(0).normal(size=(10_001, 3)).astype(np.float32)
-    est = fast(Est, max_iter=1, batch_size=2048).fit(X)
+    constant = dict(max_iter=1, batch_size=2048, learning_rate="constant")
+    est = fast(Est, **constant).fit(X)
     assert est.do_early_stopping_ and len(est.validation_loss_curve_) == 1
-    assert not fast(Est, max_iter=1, batch_size=2048).fit(X[:10_000]).do_early_stopping_
-    assert not fast(Est, batch_size=2048).partial_fit(X).do_early_stopping_
+    assert not fast(Est, **constant).fit(X[:10_000]).do_early_stopping_
+    assert not fast(Est, **constant).partial_fit(X).do_early_stopping_
+    # A one-cycle schedule is its own budget: 'auto' holds no rows out.
+    assert not fast(Est, **dict(constant, learning_rate="one_cycle")).fit(X).do_early_stopping_
 
 
 def test_adaptive_learning_rate_divides_by_5_after_two_epochs_without_improvement(Est, X):
@@ -680,9 +684,60 @@ def test_adaptive_learning_rate_divides_by_5_after_two_epochs_without_improvemen
 
 
 def test_constant_learning_rate_keeps_its_rate(Est, X):
-    est = fast(Est, learning_rate_init=1e-2, tol=0.99, n_iter_no_change=30, max_iter=6).fit(X)
+    est = fast(Est, learning_rate="constant", learning_rate_init=1e-2, tol=0.99,
+               n_iter_no_change=30, max_iter=6).fit(X)
     assert not any(isinstance(cb, LRScheduler) for _, cb in est.net_.callbacks_)
     assert all(group["lr"] == 1e-2 for group in est.net_.optimizer_.param_groups)
+
+
+def test_one_cycle_climbs_to_learning_rate_init_then_anneals_over_max_iter(Est, X):
+    # tol=0.99 would end a constant-rate fit after a few epochs; the cycle is
+    # the budget: all max_iter epochs run.
+    est = fast(Est, learning_rate="one_cycle", learning_rate_init=1e-2, tol=0.99,
+               n_iter_no_change=2, max_iter=10).fit(X)
+    assert est.n_iter_ == 10 and not est.do_early_stopping_
+    lrs = np.array(est.net_.history[:, "event_lr"])
+    peak = int(np.argmax(lrs))  # 30% of the 10 epochs' steps
+    assert peak in (2, 3) and 0.9e-2 < lrs[peak] <= 1e-2
+    assert (np.diff(lrs[:peak + 1]) > 0).all() and (np.diff(lrs[peak:]) < 0).all()
+    assert lrs[-1] < 1e-2 / 1000
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", torch.optim.RMSprop])
+def test_one_cycle_cycles_the_momentum_of_optimizers_that_have_one(Est, X, optimizer):
+    est = fast(Est, optimizer=optimizer, learning_rate="one_cycle", max_iter=3).fit(X)
+    group = est.net_.optimizer_.param_groups[0]
+    assert group["lr"] < est.learning_rate_init / 1000
+    if optimizer == "adam":
+        assert group["betas"][0] == pytest.approx(0.95)  # back at the cycle's high
+    if optimizer == "sgd":
+        assert group["momentum"] == pytest.approx(0.95)
+
+
+def test_one_cycle_spans_each_training_call(Est, X):
+    est = fast(Est, learning_rate="one_cycle", max_iter=4, warm_start=True).fit(X)
+    first = est.net_.history[:, "event_lr"]
+    est.fit(X)  # a warm start runs a new cycle over max_iter epochs
+    assert_allclose(est.net_.history[-4:, "event_lr"], first)
+    est.partial_fit(X)  # one epoch, and a cycle of its own
+    assert est.net_.history[-1, "event_lr"] == pytest.approx(first[-1])
+
+
+def test_one_cycle_with_early_stopping_stops_on_the_validation_loss(Est, X):
+    est = fast(Est, learning_rate="one_cycle", early_stopping=True, tol=0.5,
+               n_iter_no_change=2, max_iter=30).fit(X)
+    assert est.do_early_stopping_ and est.n_iter_ < 30
+
+
+@pytest.mark.parametrize("learning_rate", ["one_cycle", "adaptive"])
+def test_a_users_lr_scheduler_needs_a_constant_learning_rate(Est, X, learning_rate):
+    steps = ("steps", LRScheduler("StepLR", step_size=1))
+    with pytest.raises(ValueError, match=rf"Callback steps is an LRScheduler, and "
+                                         rf"learning_rate='{learning_rate}'.*Set "
+                                         r"learning_rate='constant'"):
+        fast(Est, learning_rate=learning_rate, callbacks=[steps]).fit(X)
+    est = fast(Est, learning_rate="constant", callbacks=[steps]).fit(X)
+    assert est.net_.history[-1, "event_lr"] < est.learning_rate_init
 
 
 def test_a_continued_fit_with_unchanged_settings_keeps_the_nets_callbacks(Est, X):

@@ -45,7 +45,10 @@ from skae import AutoencoderTransformer, TrainingDivergedError, VAETransformer
 
 N_SAMPLES, N_FEATURES = 60, 16
 # 60 rows in batches of 16: 4 optimizer steps an epoch; tol=0 runs every epoch.
-FAST = dict(hidden_layer_sizes=(8,), batch_size=16, random_state=0, tol=0)
+# A constant rate: these tests compare a fit cut short (interrupted, diverged)
+# with a shorter fit, whose rates a one-cycle schedule (over max_iter) would change.
+FAST = dict(hidden_layer_sizes=(8,), batch_size=16, random_state=0, tol=0,
+            learning_rate="constant")
 ESTIMATORS = [AutoencoderTransformer, VAETransformer]
 
 
