@@ -53,7 +53,8 @@ default='adam'
         step that would end at non-finite weights or loss (float32 rounding
         can corrupt L-BFGS's curvature memory late in a fit) is undone and
         retried from a fresh memory.""",
-    "learning_rate": """learning_rate : {'constant', 'adaptive', 'one_cycle'}, default=%(learning_rate)r
+    "learning_rate": "learning_rate : {'constant', 'adaptive', 'one_cycle'}, "
+                     """default=%(learning_rate)r
         Learning-rate schedule; ``'constant'`` and ``'adaptive'`` as in
         ``MLPRegressor``. ``'constant'`` keeps ``learning_rate_init``.
         ``'adaptive'`` divides the rate by 5 each time two consecutive
