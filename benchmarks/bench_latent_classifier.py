@@ -359,7 +359,7 @@ def cell_key(table, rows, budget, draw, k, contender, args, variant):
                 open(_label_prototype.__file__, "rb").read()).hexdigest()[:8] \
                 if args.hash_prototype else "v1"
     if contender in ("skae", "label") and _default_schedule() != "constant":
-        settings["schedule"] = _default_schedule()  # 0.3's default: a one-cycle rate
+        settings["schedule"] = _default_schedule() + "/auto"  # 0.3: one cycle, max_iter='auto'
     blob = json.dumps(settings, sort_keys=True)
     return f"{table}|{rows}|{budget:g}|{draw}|k{k}|{contender}|{blob}"
 

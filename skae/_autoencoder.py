@@ -68,7 +68,7 @@ class AutoencoderTransformer(BaseAutoencoder):
             "batch_size",
             "max_iter", "early_stopping", "validation_fraction", "n_iter_no_change", "tol",
             "callbacks", "device", "n_jobs", "random_state", "verbose", "warm_start",
-            "target_weight", learning_rate="one_cycle", learning_rate_init="1e-2", max_iter=60)}
+            "target_weight", learning_rate="one_cycle", learning_rate_init="1e-2", max_iter="auto")}
 
     Attributes
     ----------
@@ -136,7 +136,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         weight_decay=0.0,
         max_grad_norm=None,
         batch_size="auto",
-        max_iter=60,
+        max_iter="auto",
         early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,

@@ -92,9 +92,13 @@ default='adam'
         (256 at 60,000 rows, 512 at 200,000): bigger steps cost less per
         row, so an epoch of a big table takes seconds, not minutes. The
         value used is ``batch_size_``.""",
-    "max_iter": """max_iter : int, default=%(max_iter)s
+    "max_iter": """max_iter : int or 'auto', default=%(max_iter)r
         Maximum number of epochs of ``fit`` (the length of the cycle with
-        ``learning_rate='one_cycle'``).""",
+        ``learning_rate='one_cycle'``). ``'auto'``: with
+        ``learning_rate='one_cycle'``, 60 epochs, and on small tables as
+        many as give the cycle 2,500 steps (below about 2,700 training rows
+        at batch 64: digits' 1,347 get 114 epochs), at most 200; with any
+        other schedule 200. The value used is ``max_iter_``.""",
     "early_stopping": """early_stopping : bool or 'auto', default='auto'
         Hold out ``validation_fraction`` of the data, stop when the
         validation loss has not improved by ``tol`` (relative) for
@@ -193,6 +197,8 @@ ATTRIBUTES = """net_ : skorch.NeuralNet
     do_early_stopping_ : bool
         Whether training held out validation rows, as resolved from
         ``early_stopping``.
+    max_iter_ : int
+        The epochs ``fit`` trains at most, as resolved from ``max_iter``.
     target_kind_ : {'classes', 'numbers'}, list of them, or None
         What the code learned to predict besides ``X`` (see
         ``target_weight``): the kind of a 1-D ``y``, one kind per column of

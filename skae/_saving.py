@@ -21,7 +21,7 @@ class SavingMixin:
     #: Fitted attributes :func:`skae.save` stores besides the network (plain data).
     _saved_attributes = ("n_features_in_", "feature_names_in_", "n_components_", "n_iter_",
                          "loss_curve_", "validation_loss_curve_", "batch_size_",
-                         "do_early_stopping_")
+                         "do_early_stopping_", "max_iter_")
 
     def _save_state(self):
         """What :func:`skae.save` stores of the fitted estimator, besides its parameters.
@@ -67,6 +67,7 @@ class SavingMixin:
         # written before these parameters took 'auto' hold ints and booleans.
         self.batch_size_ = fitted.get("batch_size_", self.batch_size)
         self.do_early_stopping_ = fitted.get("do_early_stopping_", self.early_stopping is True)
+        self.max_iter_ = fitted.get("max_iter_", self.max_iter)  # files before 'auto': an int
         # Initial weights are drawn from a throw-away generator: the file's replace them.
         net = self._make_net(architecture, device, torch.Generator(device=device))
         module_state = dict(state["module"])

@@ -24,6 +24,7 @@ from ._wiring import (
     OPTIMIZERS,
     TrainingSpec,
     auto_batch_size,
+    auto_max_iter,
     check_user_callbacks,
     drawing_from,
     make_net,
@@ -55,6 +56,7 @@ class TrainingMixin:
     def _train(self, X, y, epochs, keep, check=False):
         """Build (or keep) the net and train it for up to ``epochs`` epochs.
 
+        ``epochs=None``: ``max_iter_`` (``fit``).
         ``y``: the code's targets (used with ``target_weight``), or None.
         With ``check`` (``fit``, not ``partial_fit``), labeled rows are held
         out to choose the epoch for the targets (see
@@ -85,6 +87,7 @@ class TrainingMixin:
             self.net_ = self._make_net(architecture, device, generator)
             self.n_components_ = self.n_components
             self._init_weights(X)
+        epochs = self.max_iter_ if epochs is None else epochs
         X_check = self._rows_to_check(X) if check else None
         start = self._reconstruction_errors(X_check).mean() if check else None
         start_state = copy.deepcopy(self.net_.module_.state_dict()) \
@@ -163,10 +166,11 @@ class TrainingMixin:
         return TensorDataset(rows, torch.as_tensor(targets, device=rows.device), held_out)
 
     def _resolve_auto(self, n_samples, partial):
-        """Resolve ``batch_size`` and ``early_stopping`` for a fresh fit on ``n_samples`` rows.
+        """Resolve ``batch_size``, ``early_stopping`` and ``max_iter`` for ``n_samples`` rows.
 
-        Kept as ``batch_size_`` and ``do_early_stopping_`` for the fit's
-        life (warm starts and ``partial_fit`` continue with them).
+        For a fresh fit; kept as ``batch_size_``, ``do_early_stopping_`` and
+        ``max_iter_`` for the fit's life (warm starts and ``partial_fit``
+        continue with them).
         """
         if self.early_stopping == "auto":  # as HistGradientBoosting*; not for partial_fit
             # A one-cycle schedule sets its own budget (max_iter epochs).
@@ -178,6 +182,8 @@ class TrainingMixin:
                                if self.do_early_stopping_ else 0)
         self.batch_size_ = auto_batch_size(n_train) if self.batch_size == "auto" \
             else self.batch_size
+        self.max_iter_ = auto_max_iter(n_train, self.batch_size_, self._schedule()) \
+            if self.max_iter == "auto" else self.max_iter
 
     def _seed(self, keep, device):
         """This call's seed: from ``random_state``, moved on by continued fits."""
@@ -250,6 +256,8 @@ class TrainingMixin:
             )
         if self.batch_size != "auto":  # a changed batch_size applies, as the lr does
             self.batch_size_ = self.batch_size
+        if self.max_iter != "auto":
+            self.max_iter_ = self.max_iter
         set_callback_params(self.net_, **self._callback_params())
         if self._optimizer_name != "lbfgs":
             self.net_.set_params(lr=self.learning_rate_init)
@@ -308,7 +316,7 @@ class TrainingMixin:
                                               self.weight_decay, device),
             device=device,
             batch_size=self.batch_size_,
-            max_epochs=self.max_iter,
+            max_epochs=self.max_iter_,
             validation_fraction=self.validation_fraction if self.do_early_stopping_ else None,
             tol=self.tol,
             n_iter_no_change=self.n_iter_no_change,
@@ -380,7 +388,7 @@ class TrainingMixin:
         if self.tol > 0 and stopper is not None and stopper.misses_ < stopper.patience \
                 and callbacks["training_guard"].epochs_run_ == epochs:
             warnings.warn(
-                f"max_iter={self.max_iter} epochs ended the fit while {self._stopping_rule()}: "
+                f"max_iter={self.max_iter_} epochs ended the fit while {self._stopping_rule()}: "
                 "it has not converged. Raise max_iter, or set tol=0 to "
                 + ("stop early only when the validation loss stops improving at all"
                    if self.do_early_stopping_ else "train exactly max_iter epochs")

@@ -1039,13 +1039,27 @@ def test_continuing_with_a_changed_network_is_refused(X, params):
         est.partial_fit(X)
 
 
-def test_the_default_fit_is_one_cycle_of_60_epochs_peaking_at_1e_2(X):
-    # Chosen for time to quality (benchmarks/research_fit_defaults.py): all 60
-    # epochs run, with no rows held out, whatever the table's size.
+def test_the_default_fit_is_one_cycle_peaking_at_1e_2_over_max_iter_epochs(X):
+    # Chosen for time to quality (benchmarks/research_fit_defaults.py): every
+    # epoch runs, with no rows held out. X's 60 rows make one step per epoch,
+    # so 'auto' gives the cycle its most epochs, 200.
     est = AutoencoderTransformer(2, random_state=0).fit(X)
-    assert est.n_iter_ == 60 and not est.do_early_stopping_
+    assert est.n_iter_ == est.max_iter_ == 200 and not est.do_early_stopping_
     lrs = np.array(est.net_.history[:, "event_lr"])
-    assert 17 <= int(np.argmax(lrs)) <= 18 and 0.99e-2 < lrs.max() <= 1e-2
+    assert 58 <= int(np.argmax(lrs)) <= 60 and 0.99e-2 < lrs.max() <= 1e-2
     assert lrs[0] < 1e-3 and lrs[-1] < 1e-6  # from 1e-2 / 25, to nearly 0
     # The VAE keeps a constant rate (its defaults were not part of that study).
     assert VAETransformer().get_params()["learning_rate"] == "constant"
+
+
+@pytest.mark.parametrize("batch_size, learning_rate, expected", [
+    (1, "one_cycle", 60),  # 60 steps an epoch: 60 epochs make 3,600 steps
+    (2, "one_cycle", 84),  # 30 steps an epoch: 84 epochs make the 2,500 steps
+    (16, "one_cycle", 200),  # 4 steps an epoch: at most 200 epochs
+    (2, "constant", 200),  # without a cycle, 200 (the tol rule ends fits earlier)
+])
+def test_max_iter_auto_gives_a_cycle_60_epochs_and_at_least_2500_steps(X, batch_size,
+                                                                        learning_rate, expected):
+    est = AutoencoderTransformer(2, batch_size=batch_size, learning_rate=learning_rate)
+    assert est.partial_fit(X).max_iter_ == expected  # resolved for the data, as fit does
+    assert est.set_params(max_iter=7).partial_fit(X).max_iter_ == 7
