@@ -65,6 +65,7 @@ Run ``nice python benchmarks/bench_latent_classifier.py --threads 1``, or
 
 import functools
 import hashlib
+import inspect
 import json
 import time
 
@@ -359,9 +360,18 @@ def cell_key(table, rows, budget, draw, k, contender, args, variant):
                 open(_label_prototype.__file__, "rb").read()).hexdigest()[:8] \
                 if args.hash_prototype else "v1"
     if contender in ("skae", "label") and _default_schedule() != "constant":
-        settings["schedule"] = _default_schedule() + "/auto"  # 0.3: one cycle, max_iter='auto'
+        # 0.3: one cycle over max_iter='auto' epochs; then held-out labels wait for its peak
+        settings["schedule"] = _default_schedule() + "/auto" + (
+            "/targets-after-peak" if _targets_wait_for_the_peak() else "")
     blob = json.dumps(settings, sort_keys=True)
     return f"{table}|{rows}|{budget:g}|{draw}|k{k}|{contender}|{blob}"
+
+
+def _targets_wait_for_the_peak():
+    """Whether the installed skae's held-out labels skip a one-cycle's rising epochs."""
+    from skae._callbacks import TargetCheckpoint
+
+    return "warmup" in inspect.signature(TargetCheckpoint).parameters
 
 
 def _default_schedule():

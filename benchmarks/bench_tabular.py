@@ -327,10 +327,15 @@ def setup_notes(args, infos):
            "training level; num R^2 = mean over numeric columns of R^2 in original units "
            "(pipelines: through the scaler's inverse); fit s = one fit, preprocessing "
            "included, on a shared machine (load average in the header).")
-    yield (f"skae settings: the defaults (hidden (128, 64), Adam lr 3e-3 (VAE 1e-3), batch "
-           f"64, tol 1e-4 over 10 epochs) with max_iter capped at {args.max_iter} for native, "
-           "one-hot AE and VAE alike; `epochs` shows where a fit stopped (the cap, or "
-           "earlier by tol). PCA: `PCA(k)` on the same one-hot + scaled matrix.")
+    ae = AutoencoderTransformer().get_params()
+    schedule = (f"one cycle of the rate peaking at {ae['learning_rate_init']:g} over the "
+                "max_iter epochs" if ae["learning_rate"] == "one_cycle"
+                else f"lr {ae['learning_rate_init']:g}, tol 1e-4 over 10 epochs")
+    yield (f"skae settings: the defaults (hidden (128, 64), Adam, batch 64; autoencoders: "
+           f"{schedule}; VAE: lr 1e-3, tol 1e-4 over 10 epochs) with max_iter set to "
+           f"{args.max_iter} for native, one-hot AE and VAE alike; `epochs` shows where a fit "
+           "stopped (max_iter, or earlier by tol). PCA: `PCA(k)` on the same one-hot + scaled "
+           "matrix.")
     for info in infos:
         dropped = "; ".join(f"`{c}` ({why})" for c, why in info["dropped"].items())
         sub = (f", sub-sampled to {info['rows_used']:,} rows (seeded)"

@@ -202,6 +202,11 @@ class TargetCheckpoint(Callback):
     The reason is kept as ``stop_reason_`` (None until it stops training),
     for :class:`ProgressBar`.
 
+    The first ``warmup`` epochs of a training call are recorded but neither
+    kept nor counted: under a one-cycle schedule the rate is still rising
+    then, and with few held-out labels an early, barely trained epoch can
+    look best by chance.
+
     Parameters
     ----------
     patience : int or None, default=None
@@ -211,17 +216,22 @@ class TargetCheckpoint(Callback):
         The relative improvement that counts (the estimators' ``tol``).
     sink : callable, default=noop
         Where the stopping message goes (``print`` when verbose).
+    warmup : int, default=0
+        Epochs at the start of each training call that it leaves out (set
+        before each call).
     """
 
-    def __init__(self, patience=None, threshold=0.0, sink=noop):
+    def __init__(self, patience=None, threshold=0.0, sink=noop, warmup=0):
         self.patience = patience
         self.threshold = threshold
         self.sink = sink
+        self.warmup = warmup
 
     def on_train_begin(self, net, X=None, **kwargs):
         self.held_out_ = X.held_out
         self.best_loss_, self.best_state_ = math.inf, None
         self.reference_loss_, self.misses_, self.stop_reason_ = math.inf, 0, None
+        self.epochs_ = 0
 
     def on_epoch_end(self, net, **kwargs):
         if self.held_out_ is None:
@@ -235,6 +245,9 @@ class TargetCheckpoint(Callback):
                                      module.target.widths).mean())
         module.train(training)
         net.history.record("valid_target", loss)
+        self.epochs_ += 1
+        if self.epochs_ <= self.warmup:
+            return
         if loss < self.best_loss_:
             self.best_loss_, self.best_state_ = loss, _clone(module.state_dict())
         if loss < self.reference_loss_ * (1 - self.threshold):
@@ -295,6 +308,10 @@ class AdaptiveLearningRate(LRScheduler):
         self.lr_scheduler_ = None
 
 
+#: The share of a one-cycle's steps over which the rate rises (torch's ``pct_start``).
+ONE_CYCLE_PEAK = 0.3
+
+
 class OneCycleLearningRate(Callback):
     """``learning_rate='one_cycle'``: torch's ``OneCycleLR`` over one training call.
 
@@ -327,6 +344,7 @@ class OneCycleLearningRate(Callback):
         defaults = net.optimizer_.defaults
         self.scheduler_ = torch.optim.lr_scheduler.OneCycleLR(
             net.optimizer_, max_lr=net.lr, total_steps=steps + 1,  # + 1: the last step
+            pct_start=ONE_CYCLE_PEAK,
             cycle_momentum="betas" in defaults or bool(defaults.get("momentum")))
 
     def on_batch_end(self, net, training=False, **kwargs):

@@ -170,7 +170,10 @@ default='adam'
         only; the target term of a batch is summed over its labeled rows and
         divided by all its rows, so sparse labels weigh little. With 10
         labeled rows or more, ``fit`` holds out a fifth of them (stratified
-        by class) and keeps the epoch whose code predicts them best.
+        by class) and keeps the epoch whose code predicts them best (with
+        ``tol > 0``, training ends once they stop improving for
+        ``n_iter_no_change`` epochs; under ``learning_rate='one_cycle'``
+        only epochs after the rate's peak count).
         ``y`` with no labeled row is ignored, with a warning. See the user
         guide's "Codes for a classifier: when labels help".""",
 }

@@ -17,6 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from . import _inference, _tabular, _targets
+from ._callbacks import ONE_CYCLE_PEAK
 from ._data import TensorDataset, column_means, spread_rows, training_rows
 from ._distributed import broadcast_seed, data_parallel_shard
 from ._threads import restoring_threads
@@ -198,9 +199,11 @@ class TrainingMixin:
                              else min(self.batch_size_, n_rows))
         if self.verbose == 1:
             self.net_.set_params(callbacks__progress_bar__total=epochs)
-        schedule = dict(self.net_.callbacks_).get("lr_schedule")
-        if schedule is not None:  # the cycle spans this call's epochs
-            schedule.epochs = epochs
+        callbacks = dict(self.net_.callbacks_)
+        if "lr_schedule" in callbacks:  # the cycle spans this call's epochs
+            callbacks["lr_schedule"].epochs = epochs
+            if "target_checkpoint" in callbacks:  # held-out labels wait for its peak
+                callbacks["target_checkpoint"].warmup = math.ceil(ONE_CYCLE_PEAK * epochs)
         guard = dict(self.net_.callbacks_)["training_guard"]
         try:
             with drawing_from(self.net_, generator), restoring_threads():

@@ -226,7 +226,9 @@ def test_map_blocks_transform_has_the_right_lazy_shape():
 
 
 # ------------------------------------------------------ dask.distributed
-
+# Slow: starting a two-process cluster (each worker imports torch) takes about
+# 15 s of the default suite's 2-minute budget on 2 cores. `make test-slow` runs
+# them; the in-process dask tests above stay in the default suite.
 
 @pytest.fixture(scope="module")
 def client():
@@ -237,6 +239,7 @@ def client():
         yield client
 
 
+@pytest.mark.slow
 def test_incremental_on_a_cluster_matches_one_process(client):
     X = _data(400)
     dX = da.from_array(X, chunks=(100, N_FEATURES))
@@ -250,6 +253,7 @@ def test_incremental_on_a_cluster_matches_one_process(client):
     assert_allclose(Z, remote.estimator_.transform(X), rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_grid_search_on_a_cluster_matches_n_jobs_1(client):
     joblib = pytest.importorskip("joblib")
     from sklearn.model_selection import GridSearchCV
@@ -267,6 +271,7 @@ def test_grid_search_on_a_cluster_matches_n_jobs_1(client):
                     rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_the_workers_keep_their_scratch_space_in_the_session_tmp(client, scratch_dir):
     # conftest's scratch_dir: dask-scratch-space/ lands in pytest's folder, not in $TMPDIR.
     folders = client.run(lambda dask_worker: dask_worker.local_directory)

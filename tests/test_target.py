@@ -254,6 +254,19 @@ def test_verbose_says_the_held_out_labels_stopped_training(Est, X, labels, capsy
         assert out.count("Stopping since") == 1
 
 
+def test_under_a_cycle_the_held_out_labels_wait_for_its_peak(Est, X, labels):
+    # The rate rises over the first 30% of the epochs (6 of 20): those epochs
+    # are recorded but neither kept nor counted, so noise labels stop training
+    # no earlier than 3 epochs after the first counted one.
+    noise = np.random.default_rng(0).permutation(labels)
+    est = Est(target_weight=0.5, learning_rate="one_cycle",
+              **{**FAST, "max_iter": 20, "tol": 1e-4, "n_iter_no_change": 3}).fit(X, noise)
+    held_out = est.net_.history[:, "valid_target"]
+    assert len(held_out) == est.n_iter_ >= 10
+    stopper = dict(est.net_.callbacks_)["target_checkpoint"]
+    assert stopper.best_loss_ == min(held_out[6:])
+
+
 def test_tol_zero_keeps_training_to_max_iter_with_labels(Est, X, labels):
     noise = np.random.default_rng(0).permutation(labels)
     est = Est(target_weight=0.5, **{**FAST, "max_iter": 12, "tol": 0,
