@@ -930,9 +930,10 @@ DEFAULTS_NOTES = [
      "fused Adam, torch's `OneCycleLR(max_lr=1e-2)` stepped after every batch over the "
      "default's 60 epochs (skae's own one-cycle settings), `loss.item()` per batch. "
      "hand-loop epochs = a row's fit s / the hand loop's median epoch time on the same "
-     "training rows (the issue's time unit); above --hand-max-rows ({hand_max_rows:,}) "
-     "training rows it runs only its first --hand-timing-epochs ({hand_timing_epochs}) "
-     "epochs, to measure that unit (no held-out MSE)."),
+     "training rows (the issue's time unit; hand-loop s/epoch on its row); above "
+     "--hand-max-rows ({hand_max_rows:,}) training rows it runs only its first "
+     "--hand-timing-epochs ({hand_timing_epochs}) epochs, to measure that unit (no "
+     "held-out MSE)."),
     ("VAETransformer defaults (VAE_TABLES, up to --vae-max-rows = {vae_max_rows:,} "
      "training rows): its constant rate 1e-3, 200 epochs, early stopping above 10,000 "
      "rows; / reference divides by its own converged reference."),
@@ -961,7 +962,8 @@ DEFAULTS_COLUMNS = [
     ("batch_size", "batch_size_"), ("early_stopping", "early stopping"),
     ("heldout_mse", "held-out MSE", ".4g"), ("reference", "reference"),
     ("vs_converged", "/ reference", ".3f"), ("vs_pca", "/ PCA", ".3f"),
-    ("hand_epochs", "hand-loop epochs", ".1f"), ("acc_big", "acc. 4,000-level", ".3f"),
+    ("hand_epochs", "hand-loop epochs", ".1f"), ("hand_epoch_s", "hand-loop s/epoch", ".3g"),
+    ("acc_big", "acc. 4,000-level", ".3f"),
     ("acc_small", "acc. 3-level", ".3f"), ("r2_numeric", "numeric R^2", ".3f"),
     ("load", "load", ".1f"),
 ]
