@@ -431,13 +431,18 @@ def build_module(n_features, n_components, hidden_layer_sizes):
                                           activation="relu"))
 
 
-def fit_torch_loop(X, cfg, seed, n_components, **adam):
+def fit_torch_loop(X, cfg, seed, n_components, *, epoch_times=None, max_epochs=None, **adam):
     """What a hand-written PyTorch training loop does with skae's module.
 
     Mini-batch Adam (``adam``: extra options, e.g. ``fused=True``) on the MSE
     for ``cfg["epochs"]`` epochs of ``cfg["batch_size"]`` rows, each batch
-    gathered from one shuffled index on ``cfg.get("device", "cpu")``. Returns
-    the module in eval mode.
+    gathered from one shuffled index on ``cfg.get("device", "cpu")``. With
+    ``cfg["one_cycle"]`` true, torch's ``OneCycleLR`` (``max_lr=cfg["lr"]``,
+    torch's other defaults, over ``epochs x batches per epoch + 1`` steps, as
+    skae's ``learning_rate='one_cycle'``) is stepped after every batch.
+    ``epoch_times``, a list, receives each epoch's seconds; ``max_epochs``
+    stops after that many epochs (the schedule still spans ``cfg["epochs"]``:
+    a timing run). Returns the module in eval mode.
     """
     import torch
 
@@ -446,17 +451,26 @@ def fit_torch_loop(X, cfg, seed, n_components, **adam):
     X = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(device)
     module = build_module(X.shape[1], n_components, cfg["hidden"]).to(device)
     optimizer = torch.optim.Adam(module.parameters(), lr=cfg["lr"], **adam)
+    scheduler = None
+    if cfg.get("one_cycle"):
+        steps = math.ceil(len(X) / cfg["batch_size"]) * cfg["epochs"]
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg["lr"],
+                                                        total_steps=steps + 1)
     module.train()
-    for _ in range(cfg["epochs"]):
-        torch_loop_epoch(module, optimizer, X, cfg["batch_size"])
+    for _ in range(min(cfg["epochs"], max_epochs or cfg["epochs"])):
+        start = time.perf_counter()
+        torch_loop_epoch(module, optimizer, X, cfg["batch_size"], scheduler)
+        if epoch_times is not None:
+            epoch_times.append(time.perf_counter() - start)
     return module.eval()
 
 
-def torch_loop_epoch(module, optimizer, X, batch_size):
+def torch_loop_epoch(module, optimizer, X, batch_size, scheduler=None):
     """One epoch of :func:`fit_torch_loop`'s loop over the rows of the tensor ``X``.
 
     One ``randperm`` on ``X``'s device, then per batch: index it, ``zero_grad``,
-    forward, MSE, backward, step, ``loss.item()``. ``module`` must be in train mode.
+    forward, MSE, backward, step (and ``scheduler.step()``, if given),
+    ``loss.item()``. ``module`` must be in train mode.
     """
     import torch
     from torch.nn import functional as F
@@ -469,6 +483,8 @@ def torch_loop_epoch(module, optimizer, X, batch_size):
         loss = F.mse_loss(x_hat, xb)
         loss.backward()
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         loss.item()  # what a loop that logs its loss waits for
 
 
