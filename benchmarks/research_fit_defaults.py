@@ -188,9 +188,14 @@ RECIPES = {
 }
 
 
+#: The defaults these recipes were written against (0.2's): skae 0.3's own default,
+#: a one-cycle schedule, would refuse the recipes' LRScheduler callbacks.
+BASE = {"learning_rate": "constant", "learning_rate_init": 3e-3, "max_iter": 200}
+
+
 def build(recipe, k, n, seed):
     params, make = RECIPES[recipe]
-    params = dict(params)
+    params = {**BASE, **params}
     callbacks = make(n, params) if make else None
     if callbacks:
         params["callbacks"] = callbacks
