@@ -55,7 +55,7 @@ one fit each (``--defaults-contenders``):
   training rows (default 20,000: digits; its fits are long);
 - ``hand``: a hand loop (``_common.fit_torch_loop``) on the same module at
   batch 64 with fused Adam and the default's one-cycle schedule (torch's
-  ``OneCycleLR``, peak 1e-2, stepped per batch, over the default's 60
+  ``OneCycleLR``, peak 1e-2, stepped per batch, over the default's
   epochs); its median epoch time is the unit of ``hand-loop epochs`` (above
   ``--hand-max-rows`` training rows it only runs ``--hand-timing-epochs``
   epochs to measure it); not on the categorical table;
@@ -564,8 +564,14 @@ def hand_loop(k, X_train, X_test, args):
     epochs run (a timing run: no held-out MSE).
     """
     default = default_contender("AE", k, args, len(X_train))
+    epochs = default.max_iter
+    if epochs == "auto":  # what the default's fit resolves it to
+        from skae._wiring import auto_batch_size, auto_max_iter
+
+        n = len(X_train)
+        epochs = auto_max_iter(n, auto_batch_size(n), default.learning_rate)
     cfg = {"hidden": default.hidden_layer_sizes, "lr": default.learning_rate_init,
-           "batch_size": HAND_BATCH, "epochs": default.max_iter,
+           "batch_size": HAND_BATCH, "epochs": epochs,
            "one_cycle": default.learning_rate == "one_cycle"}
     timing_only = len(X_train) > args.hand_max_rows
     times = []
@@ -905,7 +911,9 @@ DEFAULTS_NOTES = [
      "constructed with only `n_components` and `random_state` given (`n_jobs=None`: skae's "
      "thread policy within torch's thread count in the header), so `batch_size_` and "
      "`early stopping` are what `batch_size='auto'` and `early_stopping='auto'` resolved to; "
-     "`learning_rate='one_cycle'` (peak 1e-2, max_iter=60) holds no rows out."),
+     "`learning_rate='one_cycle'` (peak 1e-2) holds no rows out; `epochs` is what "
+     "`max_iter='auto'` resolved to (60, more below about 2,700 training rows so that the "
+     "cycle has 2,500 steps)."),
     ("Data: manifolds of `_common.manifold(n, d, noise=0.1, seed=0)` (5-D latent; the 800-D "
      "one 16-D), so no model goes much below MSE 0.01. Held-out rows: a random 20% "
      "(`_common.heldout_split(X, 0.2, seed=0)`, as research_fit_defaults.py) for the 2,000, "
@@ -928,7 +936,7 @@ DEFAULTS_NOTES = [
     ("hand loop: skae's module (`_common.build_module`, the default's hidden sizes) "
      "trained by `_common.fit_torch_loop`: batch 64 from one `randperm` per epoch, "
      "fused Adam, torch's `OneCycleLR(max_lr=1e-2)` stepped after every batch over the "
-     "default's 60 epochs (skae's own one-cycle settings), `loss.item()` per batch. "
+     "default's epochs (skae's own one-cycle settings), `loss.item()` per batch. "
      "hand-loop epochs = a row's fit s / the hand loop's median epoch time on the same "
      "training rows (the issue's time unit; hand-loop s/epoch on its row); above "
      "--hand-max-rows ({hand_max_rows:,}) training rows it runs only its first "
