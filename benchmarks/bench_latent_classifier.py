@@ -360,9 +360,10 @@ def cell_key(table, rows, budget, draw, k, contender, args, variant):
                 open(_label_prototype.__file__, "rb").read()).hexdigest()[:8] \
                 if args.hash_prototype else "v1"
     if contender in ("skae", "label") and _default_schedule() != "constant":
-        # 0.3: one cycle over max_iter='auto' epochs; then held-out labels wait for its peak
+        # 0.3: one cycle over max_iter='auto' epochs, all run; held-out labels keep the best
+        # epoch after its peak (an earlier version also stopped 10 epochs after it)
         settings["schedule"] = _default_schedule() + "/auto" + (
-            "/targets-after-peak" if _targets_wait_for_the_peak() else "")
+            "/targets-best-after-peak" if _targets_wait_for_the_peak() else "")
     blob = json.dumps(settings, sort_keys=True)
     return f"{table}|{rows}|{budget:g}|{draw}|k{k}|{contender}|{blob}"
 

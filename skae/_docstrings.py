@@ -69,8 +69,8 @@ default='adam'
         (SGD's momentum) cycles between 0.95 and 0.85. The cycle spans the
         call's epochs (``max_iter`` in ``fit``, the one epoch of a
         ``partial_fit`` call), which all run: the ``tol`` rule does not stop
-        it on the training loss (held-out labels still can, see
-        ``target_weight``), and ``early_stopping='auto'`` holds no rows out (pass
+        it (held-out labels choose the best epoch after the rate's peak,
+        see ``target_weight``), and ``early_stopping='auto'`` holds no rows out (pass
         ``early_stopping=True`` to stop on a validation split, keeping the
         best epoch). It reaches a long run's error in a fraction of the
         epochs (``benchmarks/research_fit_defaults.py``). The rates are in
@@ -171,9 +171,10 @@ default='adam'
         divided by all its rows, so sparse labels weigh little. With 10
         labeled rows or more, ``fit`` holds out a fifth of them (stratified
         by class) and keeps the epoch whose code predicts them best (with
-        ``tol > 0``, training ends once they stop improving for
-        ``n_iter_no_change`` epochs; under ``learning_rate='one_cycle'``
-        only epochs after the rate's peak count).
+        ``tol > 0`` and a constant or adaptive rate, training ends once
+        they stop improving for ``n_iter_no_change`` epochs; under
+        ``learning_rate='one_cycle'`` all the cycle's epochs run and the
+        best after the rate's peak is kept).
         ``y`` with no labeled row is ignored, with a warning. See the user
         guide's "Codes for a classifier: when labels help".""",
 }

@@ -261,8 +261,8 @@ class TrainingSpec:
     one_cycle : bool
         ``learning_rate='one_cycle'``: a one-cycle schedule over each
         training call's epochs, which then end only by early stopping
-        (a validation split) or held-out labels, not by the ``tol`` rule on
-        the training loss.
+        (a validation split), not by the ``tol`` rule on the training loss
+        or on held-out labels.
     max_grad_norm : float or None
         Gradient clipping, or none.
     n_jobs : int or None
@@ -333,7 +333,7 @@ class TrainingSpec:
             callbacks.append(("lr_schedule", OneCycleLearningRate()))
         # Else max_iter epochs; a one-cycle schedule is its own budget: stopping
         # on a training-loss plateau would keep the weights of its peak rate.
-        # (Held-out labels still end a fit: see TargetCheckpoint below.)
+        # Held-out labels too only choose the best epoch after the cycle's peak.
         stops_early = validation or (self.tol > 0 and not self.one_cycle)
         if stops_early:
             callbacks.append(("early_stopping", EarlyStopping(
@@ -346,7 +346,7 @@ class TrainingSpec:
             )))
         if self.targets:  # last: its weights are restored after early stopping's
             callbacks.append(("target_checkpoint", TargetCheckpoint(
-                patience=self.n_iter_no_change if validation or self.tol > 0 else None,
+                patience=self.n_iter_no_change if stops_early else None,
                 threshold=self.tol, sink=print if self.verbose else noop)))
         return callbacks
 
