@@ -73,8 +73,9 @@ data.dtypes.to_frame("dtype").transpose()
 # embedding instead) with a softmax cross-entropy loss. Each column's loss is
 # divided by the loss of predicting that column's training marginal (its
 # mean, its flag frequency, its level frequencies), so that every column
-# weighs alike. Two codes, as there are two hidden traits; 60 epochs
-# (``tol=0`` trains exactly ``max_iter`` of them).
+# weighs alike. Two codes, as there are two hidden traits; 60 epochs of the
+# default one-cycle learning rate schedule, which runs them all (``tol=0``,
+# which keeps a constant-rate fit from stopping early, changes nothing here).
 ae = AutoencoderTransformer(n_components=2, hidden_layer_sizes=(64,), max_iter=60, tol=0,
                             random_state=0)
 ae.fit(train)

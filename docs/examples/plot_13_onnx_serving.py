@@ -88,7 +88,8 @@ print(f"largest score difference: {np.abs(scores - autoencoder.score_samples(X_g
 # ---------------------
 # A served model often answers one row per request, where skae's Python work
 # per call (validation, the batched inference path) outweighs the network's
-# arithmetic; onnxruntime's single call is a few microseconds.
+# arithmetic; onnxruntime's single call takes tens of microseconds, skae's
+# hundreds.
 # ``benchmarks/bench_onnx.py`` measures this on larger models.
 
 
