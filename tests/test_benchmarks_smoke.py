@@ -392,5 +392,7 @@ def test_bench_small_search(tmp_path):
                                             "extra")
     run("bench_small_search.py", tmp_path)
     rows = load_results(tmp_path, "bench_small_search")
-    assert [r["route"] for r in rows] == ["PCA", "AutoencoderTransformer"]
+    assert [r["route"] for r in rows] == ["PCA", "AutoencoderTransformer",
+                                          "AutoencoderTransformer(max_iter=60)",
+                                          "AutoencoderTransformer, 0.2's training"]
     assert_positive(rows, "seconds", "x_pca")
