@@ -204,7 +204,7 @@ class TrainingMixin:
             callbacks["lr_schedule"].epochs = epochs
             if "target_checkpoint" in callbacks:  # held-out labels wait for its peak
                 callbacks["target_checkpoint"].warmup = math.ceil(ONE_CYCLE_PEAK * epochs)
-        guard = dict(self.net_.callbacks_)["training_guard"]
+        guard = callbacks["training_guard"]
         try:
             with drawing_from(self.net_, generator), restoring_threads():
                 self.net_.partial_fit(dataset, epochs=epochs)

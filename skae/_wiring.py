@@ -331,9 +331,9 @@ class TrainingSpec:
             )))
         if self.one_cycle:
             callbacks.append(("lr_schedule", OneCycleLearningRate()))
-        # Else max_iter epochs; a one-cycle schedule is its own budget: stopping
-        # on a training-loss plateau would keep the weights of its peak rate.
-        # Held-out labels too only choose the best epoch after the cycle's peak.
+        # Without a stopping rule, max_iter epochs. A one-cycle schedule is its own
+        # budget: a plateau of the training loss (or of held-out labels, which then
+        # only choose the best epoch after the peak) must not end it at a high rate.
         stops_early = validation or (self.tol > 0 and not self.one_cycle)
         if stops_early:
             callbacks.append(("early_stopping", EarlyStopping(
