@@ -900,7 +900,9 @@ def provenance_note(datasets):
         f"schedule, its peak and max_iter on its selection set, {', '.join(research.SELECTION)}"
         f" (here: {', '.join(selection) or 'not run'}; the same data and split, so "
         f"in-sample); its report set was {', '.join(research.REPORT)} (here: "
-        f"{', '.join(report) or 'not run'}), looked at before the choice was final. Every "
+        f"{', '.join(report) or 'not run'}), looked at before the choice was final; digits'"
+        " demo (k = 2, 8, 16) then set max_iter='auto''s floor of 2,500 steps, so digits is "
+        "in-sample for it. Every "
         f"other table of this sweep chose nothing (out of sample): {', '.join(others)}."
     )
 
